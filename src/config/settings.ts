@@ -1,0 +1,136 @@
+/**
+ * Settings from the command line and the environment (contract section 2), checked once at start:
+ * a bad setting stops start-up with a message that names it (pino's habit: fail fast at construction).
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { EdgeInferError, messageOf } from '../errors.js';
+
+export interface Settings {
+  port: number;
+  host: string;
+  store: string;
+  logLevel: string;
+  keys: string[];
+  maxBody: number;
+  corsOrigins: string[];
+  tls?: { cert: Buffer; key: Buffer };
+  /** `--model PATH_OR_URI`: serve this instead of the bundled detector. */
+  model?: { uri: string; name: string; sha256?: string };
+  target: 'cpu' | 'gpu';
+  threads?: number;
+}
+
+export const USAGE = `Usage: edge-infer [options]
+
+  --model PATH_OR_URI    serve this model (.onnx, package folder, .tar.gz/.zip, file:// or http(s)://)
+  --name NAME            the slot name for --model (default: the file's base name)
+  --sha256 HEX           the model's sha256; required for http(s) URIs
+  --port N               PORT                  (default 5001)
+  --host ADDRESS         HOST                  (default 0.0.0.0)
+  --store DIR            EDGE_INFER_STORE      (default ./.edge-infer)
+  --log-level LEVEL      LOG_LEVEL             (default info)
+  --keys-file FILE       EDGE_INFER_KEYS       scoring keys (the variable holds them comma-separated)
+  --max-body SIZE        EDGE_INFER_MAX_BODY   (default 16MiB)
+  --cors ORIGINS         EDGE_INFER_CORS       allowed origins, comma-separated, or *
+  --tls-cert FILE --tls-key FILE               serve HTTPS
+  --target cpu|gpu       EDGE_INFER_TARGET     (default cpu)
+  --threads N            EDGE_INFER_THREADS    ONNX Runtime intra-op threads (default: one per core)
+  --help`;
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1024 ** 2, g: 1e9, gb: 1e9, gib: 1024 ** 3 };
+
+export function parseSize(text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  if (!match || unit === undefined) throw new EdgeInferError('EI_CONFIG_INVALID', [`"${text}" is not a size; write e.g. 16MiB or 1048576`]);
+  return Math.floor(Number(match[1]) * unit);
+}
+
+function parseInteger(name: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new EdgeInferError('EI_CONFIG_INVALID', [`${name} must be a whole number from ${min} to ${max}, not "${text}"`]);
+  }
+  return value;
+}
+
+/** Keys, one per line or comma-separated; blank lines and `#` comments are skipped. */
+export function parseKeys(text: string): string[] {
+  return text
+    .split(/[\n,]/)
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter((key) => key.length > 0);
+}
+
+function readSetting(what: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new EdgeInferError('EI_CONFIG_INVALID', [`${what} ${file}: ${messageOf(error)}`], error);
+  }
+}
+
+export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        model: { type: 'string' },
+        name: { type: 'string' },
+        sha256: { type: 'string' },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        store: { type: 'string' },
+        'log-level': { type: 'string' },
+        'keys-file': { type: 'string' },
+        'max-body': { type: 'string' },
+        cors: { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        target: { type: 'string' },
+        threads: { type: 'string' },
+        help: { type: 'boolean' },
+      },
+    }));
+  } catch (error) {
+    throw new EdgeInferError('EI_CONFIG_INVALID', [`${messageOf(error)}\n\n${USAGE}`], error);
+  }
+  if (values.help) return 'help';
+
+  const keysText = values['keys-file'] ? readSetting('--keys-file', values['keys-file']).toString('utf8') : (env.EDGE_INFER_KEYS ?? '');
+  const target = values.target ?? env.EDGE_INFER_TARGET ?? 'cpu';
+  if (target !== 'cpu' && target !== 'gpu') throw new EdgeInferError('EI_CONFIG_INVALID', [`--target must be cpu or gpu, not "${target}"`]);
+  if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) {
+    throw new EdgeInferError('EI_CONFIG_INVALID', ['--tls-cert and --tls-key go together']);
+  }
+  const threads = values.threads ?? env.EDGE_INFER_THREADS;
+  const logLevel = values['log-level'] ?? env.LOG_LEVEL ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new EdgeInferError('EI_CONFIG_INVALID', [`--log-level must be fatal, error, warn, info, debug, trace or silent, not "${logLevel}"`]);
+  }
+  return {
+    port: parseInteger('--port', values.port ?? env.PORT ?? '5001', 0, 65535),
+    host: values.host ?? env.HOST ?? '0.0.0.0',
+    store: values.store ?? env.EDGE_INFER_STORE ?? './.edge-infer',
+    logLevel,
+    keys: parseKeys(keysText),
+    maxBody: parseSize(values['max-body'] ?? env.EDGE_INFER_MAX_BODY ?? '16MiB'),
+    corsOrigins: (values.cors ?? env.EDGE_INFER_CORS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    ...(values['tls-cert'] && values['tls-key']
+      ? { tls: { cert: readSetting('--tls-cert', values['tls-cert']), key: readSetting('--tls-key', values['tls-key']) } }
+      : {}),
+    ...(values.model ? { model: { uri: values.model, name: values.name ?? slotNameOf(values.model), sha256: values.sha256 } } : {}),
+    target,
+    ...(threads !== undefined ? { threads: parseInteger('--threads', threads, 1, 256) } : {}),
+  };
+}
+
+/** `models/face-3.tar.gz?sv=...` → `face-3`. */
+export function slotNameOf(uri: string): string {
+  const path = uri.replace(/[?#].*$/, '').replace(/\/+$/, '');
+  const base = path.slice(path.lastIndexOf('/') + 1);
+  return base.replace(/\.(onnx|zip|tgz|tar\.gz|tar)$/i, '') || 'model';
+}

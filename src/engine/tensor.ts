@@ -1,0 +1,43 @@
+import type { TypedArray } from './dtypes.js';
+
+/**
+ * A tensor as the engine takes and gives it: structurally what ONNX Runtime's Tensor is, so that
+ * handing one over costs no copy, but owned by us so that pipelines and transports never import onnxruntime.
+ */
+export interface Tensor {
+  /** ONNX Runtime's element type name: float32, int64, uint8, bool, ... */
+  readonly type: string;
+  readonly dims: readonly number[];
+  readonly data: TypedArray;
+}
+
+/** An input or output as the model declares it; a string dimension is symbolic (any size). */
+export interface TensorSpec {
+  name: string;
+  type: string;
+  shape: Array<number | string>;
+}
+
+export interface ModelSignature {
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+}
+
+export type Feeds = Record<string, Tensor>;
+export type Outputs = Record<string, Tensor>;
+
+export function elementCount(dims: readonly number[]): number {
+  let count = 1;
+  for (const d of dims) count *= d;
+  return count;
+}
+
+/** The shape a request must match, with symbolic dimensions shown as -1 (as the Open Inference Protocol does). */
+export function fixedShape(spec: TensorSpec): number[] {
+  return spec.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
+}
+
+export function shapeMatches(spec: TensorSpec, dims: readonly number[]): boolean {
+  if (spec.shape.length !== dims.length) return false;
+  return spec.shape.every((d, i) => typeof d !== 'number' || d < 0 || d === dims[i]);
+}

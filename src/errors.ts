@@ -1,0 +1,93 @@
+/**
+ * Every error edge-infer raises on purpose, in one table (fastify's lib/errors.js habit).
+ *
+ * An error carries a stable `code` and a transport-neutral `kind`; each transport maps the kind once:
+ * `server/http-errors.ts` to an HTTP status, the IoT Hub side to a twin status or method response.
+ * The core never knows a status code.
+ */
+
+/** What sort of failure this is, independent of how it is reported. */
+export type ErrorKind =
+  | 'malformed' // the request itself cannot be read: bad JSON, an image that does not decode
+  | 'unauthenticated'
+  | 'not-found'
+  | 'too-large'
+  | 'unsupported-media'
+  | 'unprocessable' // readable, but does not fit the model: wrong input name, dtype or shape
+  | 'unavailable' // no version of the model is active yet
+  | 'invalid-config' // settings, a package manifest or desired state that cannot be used
+  | 'failed'; // the work itself failed: inference, an entry script, a download
+
+interface ErrorDefinition {
+  kind: ErrorKind;
+  /** A message template; `%s` placeholders are filled in order from the constructor's arguments. */
+  message: string;
+}
+
+export const ERRORS = {
+  EI_BAD_JSON: { kind: 'malformed', message: 'The body is not valid JSON: %s' },
+  EI_BAD_REQUEST: { kind: 'malformed', message: '%s' },
+  EI_BAD_IMAGE: { kind: 'malformed', message: 'The image could not be decoded (%s); send a JPEG, PNG or WebP file' },
+  EI_BAD_BINARY_TENSOR: { kind: 'malformed', message: 'Binary tensor data does not match its header: %s' },
+  EI_UNAUTHORIZED: {
+    kind: 'unauthenticated',
+    message: 'A scoring key is required: send the header "Authorization: Bearer <key>"',
+  },
+  EI_ROUTE_NOT_FOUND: { kind: 'not-found', message: 'No route %s %s' },
+  EI_MODEL_NOT_FOUND: { kind: 'not-found', message: 'No model named "%s"; the models served are: %s' },
+  EI_VERSION_NOT_FOUND: { kind: 'not-found', message: 'Model "%s" has no version "%s" loaded; loaded: %s' },
+  EI_BODY_TOO_LARGE: { kind: 'too-large', message: 'The body is larger than the limit of %s bytes (setting --max-body)' },
+  EI_UNSUPPORTED_MEDIA_TYPE: {
+    kind: 'unsupported-media',
+    message: 'Content type "%s" is not accepted here; send %s',
+  },
+  EI_INPUT_NAME: { kind: 'unprocessable', message: 'Model "%s" has no input "%s"; its inputs are: %s' },
+  EI_INPUT_MISSING: { kind: 'unprocessable', message: 'Model "%s" needs input "%s", which the request does not give' },
+  EI_INPUT_DTYPE: { kind: 'unprocessable', message: 'Input "%s" must be %s, not %s' },
+  EI_INPUT_SHAPE: { kind: 'unprocessable', message: 'Input "%s" must have shape %s, not %s' },
+  EI_INPUT_NOT_IMAGE: {
+    kind: 'unprocessable',
+    message: 'Model "%s" cannot take an image: %s',
+  },
+  EI_OUTPUT_NAME: { kind: 'unprocessable', message: 'Model "%s" has no output "%s"; its outputs are: %s' },
+  EI_MODEL_NOT_READY: { kind: 'unavailable', message: 'Model "%s" has no active version yet: %s' },
+  EI_INFERENCE_FAILED: { kind: 'failed', message: 'Inference failed in model "%s": %s' },
+  EI_SCRIPT_FAILED: { kind: 'failed', message: 'The entry script of model "%s" failed in %s(): %s' },
+  EI_POSTPROCESS_FAILED: { kind: 'failed', message: 'Postprocessor "%s" cannot read the outputs of model "%s": %s' },
+  EI_CONFIG_INVALID: { kind: 'invalid-config', message: 'Invalid setting: %s' },
+  EI_PACKAGE_INVALID: { kind: 'invalid-config', message: 'The model package %s cannot be used: %s' },
+  EI_MODEL_LOAD_FAILED: { kind: 'failed', message: 'ONNX Runtime could not load %s: %s' },
+  EI_WARMUP_FAILED: { kind: 'failed', message: 'The warm-up inference of model "%s" failed: %s' },
+  EI_UNPACK_FAILED: { kind: 'failed', message: 'The archive %s cannot be unpacked: %s' },
+  EI_INTERNAL: { kind: 'failed', message: 'An internal error occurred; the log has its details under request id %s' },
+  EI_DOWNLOAD_FAILED: { kind: 'failed', message: 'Downloading %s failed: %s' },
+} as const satisfies Record<string, ErrorDefinition>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class EdgeInferError extends Error {
+  readonly code: ErrorCode;
+  readonly kind: ErrorKind;
+
+  /**
+   * @param args fill the `%s` placeholders of the code's message, in order.
+   * @param cause the foreign error behind this one (onnxruntime, sharp, a socket), kept for the log.
+   */
+  constructor(code: ErrorCode, args: readonly unknown[] = [], cause?: unknown) {
+    const definition: ErrorDefinition = ERRORS[code];
+    let next = 0;
+    super(definition.message.replace(/%s/g, () => String(args[next++])), cause === undefined ? undefined : { cause });
+    this.name = 'EdgeInferError';
+    this.code = code;
+    this.kind = definition.kind;
+  }
+}
+
+export function isEdgeInferError(value: unknown): value is EdgeInferError {
+  return value instanceof EdgeInferError;
+}
+
+/** The message of any thrown value, for wrapping foreign errors. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

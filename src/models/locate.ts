@@ -1,0 +1,63 @@
+/**
+ * Turns what a user names as a model (a path, a file:// URI, an http(s) URI) into a local file or folder
+ * that readModelPackage() can open. Downloads and unpacked archives go to the store, content-addressed by
+ * sha256, so the same archive is never unpacked twice.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EdgeInferError } from '../errors.js';
+import { downloadVerified } from './download.js';
+import { archiveKind, unpackArchive } from './unpack.js';
+
+export interface ModelLocation {
+  /** A path, `file://`, `http://` or `https://` URI. */
+  uri: string;
+  /** Required for http(s): the download is refused unless it hashes to this. */
+  sha256?: string;
+}
+
+export interface LocatedModel {
+  /** A `.onnx` file or a package folder. */
+  path: string;
+  sha256?: string;
+}
+
+export async function locateModel(location: ModelLocation, storeDir: string): Promise<LocatedModel> {
+  const { uri } = location;
+  if (/^https?:\/\//i.test(uri)) {
+    if (!location.sha256 || !/^[0-9a-f]{64}$/i.test(location.sha256)) {
+      throw new EdgeInferError('EI_CONFIG_INVALID', [`a model downloaded over http(s) needs its sha256 (64 hex characters) to be checked against`]);
+    }
+    const sha256 = location.sha256.toLowerCase();
+    const name = path.basename(new URL(uri).pathname) || 'model.onnx';
+    const blob = path.join(storeDir, 'blobs', sha256, name);
+    if (!(await exists(blob))) await downloadVerified(uri, sha256, blob);
+    return unpackIfArchive(blob, sha256, storeDir);
+  }
+  const local = uri.startsWith('file:') ? fileURLToPath(uri) : path.resolve(uri);
+  if (!archiveKind(local)) return { path: local, sha256: location.sha256 };
+  return unpackIfArchive(local, await sha256File(local), storeDir);
+}
+
+async function unpackIfArchive(file: string, sha256: string, storeDir: string): Promise<LocatedModel> {
+  if (!archiveKind(file)) return { path: file, sha256 };
+  const folder = path.join(storeDir, 'packages', sha256);
+  if (!(await exists(folder))) await unpackArchive(file, folder);
+  return { path: folder, sha256 };
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
+}

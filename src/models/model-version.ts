@@ -1,0 +1,164 @@
+/**
+ * One loaded version of a model: its package, its ONNX session on the chosen target, its image plan,
+ * postprocessor and entry script, put together once so that a request only runs them.
+ * Lifecycle (Triton's backend habit): load → warm up → score/infer → release.
+ */
+import type { Logger } from 'pino';
+import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
+import { loadEntryScript, type EntryScript } from '../engine/entry-script.js';
+import { loadOnnxModel, type SessionSettings } from '../engine/onnx-session.js';
+import { dtypeInfo } from '../engine/dtypes.js';
+import type { Feeds, ModelSignature, Outputs } from '../engine/tensor.js';
+import { identityGeometry, imageToTensor, planImageInput, type ImagePlan } from '../pipeline/image.js';
+import { feedsFromScoreBody } from '../pipeline/json-tensors.js';
+import { createPostprocessor, type Postprocessor } from '../pipeline/postprocess/index.js';
+import type { ModelSettings } from './manifest.js';
+import type { ModelPackage } from './package.js';
+
+/** A request to score, as any source hands it over. */
+export type ScoreRequest = { kind: 'json'; body: unknown } | { kind: 'image'; image: Buffer; contentType: string };
+
+export interface ModelVersion {
+  readonly name: string;
+  readonly version: string;
+  readonly sha256: string | undefined;
+  readonly target: SessionSettings['target'];
+  /** The ONNX model's inputs and outputs; empty for an entry script that loads no model of its own. */
+  readonly signature: ModelSignature;
+  readonly settings: ModelSettings;
+  /** The whole work: preprocessing, inference, postprocessing (or the entry script). */
+  score(request: ScoreRequest): Promise<unknown>;
+  /** The model alone, tensors in and out (the Open Inference Protocol path). */
+  infer(feeds: Feeds, outputNames?: readonly string[]): Promise<Outputs>;
+  release(): Promise<void>;
+}
+
+export interface LoadOptions {
+  name: string;
+  version: string;
+  sha256?: string;
+  pkg: ModelPackage;
+  session: SessionSettings;
+  log: Logger;
+}
+
+export async function loadModelVersion(options: LoadOptions): Promise<ModelVersion> {
+  const { name, pkg, session } = options;
+  const settings = pkg.settings;
+  const model = pkg.modelFile ? await loadOnnxModel(pkg.modelFile, session) : undefined;
+  try {
+    const signature: ModelSignature = model?.signature ?? { inputs: [], outputs: [] };
+    // An image plan is worked out once; when the model cannot take images, image requests get the reason.
+    let imagePlan: ImagePlan | undefined;
+    let notImage: unknown;
+    try {
+      if (signature.inputs.length !== 1) {
+        throw new EdgeInferError('EI_INPUT_NOT_IMAGE', [name, `it has ${signature.inputs.length} inputs, not one`]);
+      }
+      imagePlan = planImageInput(name, signature.inputs[0]!, settings.image);
+    } catch (error) {
+      notImage = error;
+    }
+    const inputSize = imagePlan && { width: imagePlan.width, height: imagePlan.height };
+    const postprocessor = model ? await createPostprocessor(settings.postprocess, { modelName: name, signature, packageDir: pkg.dir, inputSize }) : undefined;
+
+    const infer = async (feeds: Feeds, outputNames?: readonly string[]): Promise<Outputs> => {
+      if (!model) throw new EdgeInferError('EI_INPUT_NOT_IMAGE', [name, 'its entry script loads no model of its own']);
+      try {
+        return await model.run(feeds, outputNames);
+      } catch (error) {
+        throw new EdgeInferError('EI_INFERENCE_FAILED', [name, messageOf(error)], error);
+      }
+    };
+    const imageFeeds = async (image: Buffer) => {
+      if (!imagePlan) throw notImage;
+      const { tensor, geometry } = await imageToTensor(image, imagePlan);
+      return { feeds: { [imagePlan.input]: tensor }, geometry };
+    };
+    const builtIn = async (request: ScoreRequest): Promise<unknown> => {
+      if (request.kind === 'image') {
+        const { feeds, geometry } = await imageFeeds(request.image);
+        return postprocess(postprocessor!, name, await infer(feeds), geometry);
+      }
+      const feeds = feedsFromScoreBody(name, signature, request.body);
+      const geometry = identityGeometry(imagePlan?.width ?? 0, imagePlan?.height ?? 0);
+      return postprocess(postprocessor!, name, await infer(feeds), geometry);
+    };
+
+    let script: EntryScript | undefined;
+    if (pkg.scriptFile) {
+      const context = {
+        dir: pkg.dir,
+        settings,
+        log: options.log.child({ model: name, version: options.version, script: true }),
+        model,
+        createSession: (file: string) => loadOnnxModel(file, session),
+        imageToTensor: async (image: Buffer) => (await imageFeeds(image)).feeds,
+        postprocess: (outputs: Outputs) => postprocess(postprocessor!, name, outputs, identityGeometry(0, 0)),
+      };
+      script = await loadEntryScript(name, pkg.scriptFile, `${name}@${options.version}`, context);
+    }
+    const score = script ? (request: ScoreRequest) => script.run(request.kind === 'json' ? request.body : { image: request.image, contentType: request.contentType }) : builtIn;
+
+    const version: ModelVersion = {
+      name,
+      version: options.version,
+      sha256: options.sha256,
+      target: session.target,
+      signature,
+      settings,
+      score,
+      infer,
+      release: async () => model?.release(),
+    };
+    await warmUp(version, options.log);
+    return version;
+  } catch (error) {
+    await model?.release();
+    throw error;
+  }
+}
+
+function postprocess(postprocessor: Postprocessor, name: string, outputs: Outputs, geometry: ReturnType<typeof identityGeometry>): unknown {
+  try {
+    return postprocessor.run(outputs, geometry);
+  } catch (error) {
+    throw new EdgeInferError('EI_POSTPROCESS_FAILED', [postprocessor.kind, name, messageOf(error)], error);
+  }
+}
+
+/**
+ * One inference before the version takes requests, so that the first caller does not pay for lazy
+ * allocations. The package's input sample is used when it has one; otherwise zeros of the input shapes.
+ */
+async function warmUp(version: ModelVersion, log: Logger): Promise<void> {
+  const sample = version.settings.inputSample;
+  try {
+    if (sample !== undefined) {
+      await version.score({ kind: 'json', body: sample });
+      return;
+    }
+    if (version.signature.inputs.length === 0) return;
+    await version.infer(zeroFeeds(version.signature));
+  } catch (error) {
+    if (sample === undefined && version.signature.inputs.some((i) => i.shape.some((d) => typeof d !== 'number' || d < 0))) {
+      // Zeros of guessed sizes may not fit a model with free dimensions; that says nothing about real requests.
+      log.warn({ model: version.name, err: messageOf(error) }, 'warm-up with zeros did not run; add an inputSample to the package to warm it up');
+      return;
+    }
+    if (isEdgeInferError(error) && error.code === 'EI_WARMUP_FAILED') throw error;
+    throw new EdgeInferError('EI_WARMUP_FAILED', [version.name, messageOf(error)], error);
+  }
+}
+
+/** Zeros of each input's shape; a free dimension becomes 1. */
+function zeroFeeds(signature: ModelSignature): Feeds {
+  const feeds: Feeds = {};
+  for (const input of signature.inputs) {
+    const dims = input.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1));
+    const info = dtypeInfo(input.type);
+    if (!info) throw new Error(`input "${input.name}" has type ${input.type}, which warm-up cannot fill`);
+    feeds[input.name] = { type: input.type, dims, data: new info.array(dims.reduce((a, b) => a * b, 1)) };
+  }
+  return feeds;
+}

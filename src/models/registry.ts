@@ -1,0 +1,115 @@
+/**
+ * The models being served, by slot name, and the one active version of each.
+ *
+ * Frontends ask for "the active version of X" and hold a lease while they use it (Triton's model repository
+ * habit). Activating a new version is one assignment, so every request sees either the old version or the new
+ * one; the old one is released once its last lease is returned, so a swap drains instead of failing requests.
+ */
+import { EdgeInferError } from '../errors.js';
+import type { ModelVersion } from './model-version.js';
+
+interface Held {
+  readonly model: ModelVersion;
+  leases: number;
+  retired: boolean;
+}
+
+export interface Lease {
+  readonly model: ModelVersion;
+  release(): void;
+}
+
+export type ReleaseErrorHandler = (model: ModelVersion, error: unknown) => void;
+
+export class ModelRegistry {
+  readonly #active = new Map<string, Held>();
+  /** Slots that are being loaded: they answer "not ready" (503) rather than "not found" (404). */
+  readonly #expected = new Set<string>();
+  readonly #onReleaseError: ReleaseErrorHandler;
+
+  constructor(onReleaseError: ReleaseErrorHandler) {
+    this.#onReleaseError = onReleaseError;
+  }
+
+  /** Declares a slot whose first version is on its way. */
+  expect(name: string): void {
+    this.#expected.add(name);
+  }
+
+  /** Makes `model` the version that answers for its slot; the previous one drains and is released. */
+  activate(model: ModelVersion): void {
+    const previous = this.#active.get(model.name);
+    this.#active.set(model.name, { model, leases: 0, retired: false });
+    if (previous) this.#retire(previous);
+  }
+
+  /** Stops serving a slot; its version drains and is released. */
+  remove(name: string): void {
+    this.#expected.delete(name);
+    const held = this.#active.get(name);
+    if (!held) return;
+    this.#active.delete(name);
+    this.#retire(held);
+  }
+
+  /** The slots with an active version. */
+  names(): string[] {
+    return [...this.#active.keys()];
+  }
+
+  /** Every slot: active, and expected but not active yet. */
+  slots(): string[] {
+    return [...new Set([...this.#active.keys(), ...this.#expected])];
+  }
+
+  active(name: string): ModelVersion | undefined {
+    return this.#active.get(name)?.model;
+  }
+
+  /** A lease on the active version of `name`; `version`, when given, must be the active one. */
+  acquire(name: string, version?: string): Lease {
+    const held = this.#active.get(name);
+    if (!held) {
+      if (this.#expected.has(name)) throw new EdgeInferError('EI_MODEL_NOT_READY', [name, 'not loaded yet']);
+      throw new EdgeInferError('EI_MODEL_NOT_FOUND', [name, this.names().join(', ') || '(none)']);
+    }
+    if (version !== undefined && version !== held.model.version) {
+      throw new EdgeInferError('EI_VERSION_NOT_FOUND', [name, version, held.model.version]);
+    }
+    held.leases++;
+    let returned = false;
+    return {
+      model: held.model,
+      release: () => {
+        if (returned) return;
+        returned = true;
+        held.leases--;
+        if (held.retired && held.leases === 0) this.#release(held);
+      },
+    };
+  }
+
+  /** Runs `work` on the active version of `name` under a lease. */
+  async use<T>(name: string, version: string | undefined, work: (model: ModelVersion) => Promise<T>): Promise<T> {
+    const lease = this.acquire(name, version);
+    try {
+      return await work(lease.model);
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** Releases every version (shutdown); versions still leased go when their last lease returns. */
+  close(): void {
+    for (const name of this.slots()) this.remove(name);
+  }
+
+  #retire(held: Held): void {
+    held.retired = true;
+    if (held.leases === 0) this.#release(held);
+  }
+
+  #release(held: Held): void {
+    held.model.release().catch((error: unknown) => this.#onReleaseError(held.model, error));
+  }
+}

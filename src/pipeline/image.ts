@@ -1,0 +1,156 @@
+/**
+ * Image → input tensor, with sharp: decode, orient, resize (fill | contain | cover), lay out (NHWC | NCHW),
+ * order channels (RGB | BGR) and normalise ((pixel − mean) / std).
+ */
+import sharp from 'sharp';
+import { EdgeInferError, messageOf } from '../errors.js';
+import type { Tensor, TensorSpec } from '../engine/tensor.js';
+import { channelNumbers, type ImageSettingsInput } from '../models/manifest.js';
+
+export interface ImagePlan {
+  input: string;
+  width: number;
+  height: number;
+  layout: 'NHWC' | 'NCHW';
+  channels: 'RGB' | 'BGR';
+  resize: 'fill' | 'contain' | 'cover';
+  /** uint8 models take the pixels as they are; float models get (pixel − mean) / std. */
+  type: 'float32' | 'uint8';
+  mean: number[];
+  std: number[];
+}
+
+/**
+ * Maps the model's input pixels back to the image as sent: sent = (model − offset) / scale.
+ * Postprocessors use it to answer in the caller's coordinates.
+ */
+export interface ImageGeometry {
+  width: number;
+  height: number;
+  scaleX: number;
+  scaleY: number;
+  offsetX: number;
+  offsetY: number;
+}
+
+/** The geometry of a tensor sent as is: model pixels are the caller's pixels. */
+export function identityGeometry(width: number, height: number): ImageGeometry {
+  return { width, height, scaleX: 1, scaleY: 1, offsetX: 0, offsetY: 0 };
+}
+
+const RESIZE_FIT = { fill: 'fill', contain: 'contain', cover: 'cover' } as const;
+
+/**
+ * Works out, once per loaded version, how images become this input. Throws EI_INPUT_NOT_IMAGE with
+ * what to set when the model's input cannot take an image.
+ */
+export function planImageInput(modelName: string, spec: TensorSpec, settings: ImageSettingsInput = {}): ImagePlan {
+  const fail = (why: string): never => {
+    throw new EdgeInferError('EI_INPUT_NOT_IMAGE', [modelName, why]);
+  };
+  if (spec.shape.length !== 4) fail(`its input "${spec.name}" has ${spec.shape.length} dimensions, not 4`);
+  if (spec.type !== 'float32' && spec.type !== 'uint8') fail(`its input "${spec.name}" is ${spec.type}, not float32 or uint8`);
+  const layout = settings.layout ?? guessLayout(spec.shape);
+  if (!layout) fail(`the channel axis of input "${spec.name}" is unclear; set image.layout to NHWC or NCHW`);
+  const [hAxis, wAxis] = layout === 'NHWC' ? [1, 2] : [2, 3];
+  const fixed = (axis: number) => (typeof spec.shape[axis] === 'number' && (spec.shape[axis] as number) > 0 ? (spec.shape[axis] as number) : undefined);
+  const width = settings.width ?? fixed(wAxis);
+  const height = settings.height ?? fixed(hAxis);
+  if (!width || !height) fail(`input "${spec.name}" has no fixed size; set image.width and image.height`);
+  const uint8 = spec.type === 'uint8';
+  let mean: number[] = [];
+  let std: number[] = [];
+  try {
+    mean = channelNumbers(settings.mean, 0);
+    std = channelNumbers(settings.std, uint8 ? 1 : 255);
+  } catch (error) {
+    fail(`image.mean/std: ${messageOf(error)}`);
+  }
+  if (std.some((s) => s === 0)) fail('image.std must not be 0');
+  return {
+    input: spec.name,
+    width: width!,
+    height: height!,
+    layout: layout!,
+    channels: settings.channels ?? 'RGB',
+    resize: settings.resize ?? 'fill',
+    type: uint8 ? 'uint8' : 'float32',
+    mean,
+    std,
+  };
+}
+
+function guessLayout(shape: Array<number | string>): 'NHWC' | 'NCHW' | undefined {
+  if (shape[3] === 3) return 'NHWC';
+  if (shape[1] === 3) return 'NCHW';
+  return undefined;
+}
+
+/** Decodes and preprocesses one image. Throws EI_BAD_IMAGE when it does not decode. */
+export async function imageToTensor(image: Buffer, plan: ImagePlan): Promise<{ tensor: Tensor; geometry: ImageGeometry }> {
+  let pixels: Buffer;
+  let geometry: ImageGeometry;
+  try {
+    const decoder = sharp(image, { failOn: 'error' }).rotate();
+    const meta = await decoder.metadata();
+    // EXIF orientations 5–8 turn the picture a quarter: the caller's width is the file's height.
+    const quarterTurn = (meta.orientation ?? 1) >= 5;
+    const width = (quarterTurn ? meta.height : meta.width) ?? 0;
+    const height = (quarterTurn ? meta.width : meta.height) ?? 0;
+    geometry = resizeGeometry(width, height, plan);
+    pixels = await decoder
+      .removeAlpha()
+      .toColourspace('srgb')
+      .resize(plan.width, plan.height, { fit: RESIZE_FIT[plan.resize], background: { r: 0, g: 0, b: 0 } })
+      .raw()
+      .toBuffer();
+  } catch (error) {
+    throw new EdgeInferError('EI_BAD_IMAGE', [messageOf(error)], error);
+  }
+  return { tensor: pixelsToTensor(pixels, plan), geometry };
+}
+
+/** Where sharp puts the resized picture inside the model's input. */
+function resizeGeometry(width: number, height: number, plan: ImagePlan): ImageGeometry {
+  if (plan.resize === 'fill') {
+    return { width, height, scaleX: plan.width / width, scaleY: plan.height / height, offsetX: 0, offsetY: 0 };
+  }
+  const pick = plan.resize === 'contain' ? Math.min : Math.max;
+  const scale = pick(plan.width / width, plan.height / height);
+  const resizedWidth = Math.round(width * scale);
+  const resizedHeight = Math.round(height * scale);
+  // sharp centres the picture: padding (contain) or the crop (cover) splits evenly, the odd pixel last.
+  return {
+    width,
+    height,
+    scaleX: resizedWidth / width,
+    scaleY: resizedHeight / height,
+    offsetX: Math.trunc((plan.width - resizedWidth) / 2),
+    offsetY: Math.trunc((plan.height - resizedHeight) / 2),
+  };
+}
+
+/** Interleaved RGB bytes → the model's layout, channel order and scale. */
+export function pixelsToTensor(pixels: Uint8Array, plan: ImagePlan): Tensor {
+  const { width, height } = plan;
+  const area = width * height;
+  const data = plan.type === 'uint8' ? new Uint8Array(area * 3) : new Float32Array(area * 3);
+  const source = plan.channels === 'RGB' ? [0, 1, 2] : [2, 1, 0];
+  const scale = plan.std.map((s) => 1 / s);
+  const shift = plan.mean.map((m, c) => m * scale[c]!);
+  for (let c = 0; c < 3; c++) {
+    const from = source[c]!;
+    const k = scale[c]!;
+    const b = shift[c]!;
+    // NCHW writes one plane per channel; NHWC interleaves. Both read the source once per channel.
+    const stride = plan.layout === 'NCHW' ? 1 : 3;
+    let out = plan.layout === 'NCHW' ? c * area : c;
+    if (plan.type === 'uint8') {
+      for (let i = from; i < area * 3; i += 3, out += stride) data[out] = pixels[i]!;
+    } else {
+      for (let i = from; i < area * 3; i += 3, out += stride) data[out] = pixels[i]! * k - b;
+    }
+  }
+  const dims = plan.layout === 'NHWC' ? [1, height, width, 3] : [1, 3, height, width];
+  return { type: plan.type, dims, data };
+}

@@ -1,0 +1,66 @@
+/**
+ * The HTTP service, built but not listening (fastify's buildApp habit): tests drive it with inject() or a
+ * real socket, main.ts calls listen(). Routes live in routes/, one file per protocol.
+ */
+import cors from '@fastify/cors';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { ModelRegistry } from '../models/registry.js';
+import type { Metrics } from '../status/metrics.js';
+import type { StatusStore } from '../status/store.js';
+import { installKeyAuth } from './auth.js';
+import { installErrorHandling } from './http-errors.js';
+import { installRequestIdHeaders, requestIdOf } from './request-id.js';
+import { azureMlRoutes } from './routes/azureml.js';
+import { observabilityRoutes } from './routes/observability.js';
+import { oipRoutes } from './routes/oip.js';
+
+export interface ServiceOptions {
+  registry: ModelRegistry;
+  status: StatusStore;
+  metrics: Metrics;
+  log: Logger;
+  /** The slot `/score` answers for; read per request because the desired state can change it. */
+  defaultModel: () => string | undefined;
+  /** Scoring keys; none means no auth. */
+  keys: readonly string[];
+  /** Largest accepted body, in bytes. */
+  maxBody: number;
+  /** Allowed CORS origins (`*` for any); none turns CORS off. */
+  corsOrigins: readonly string[];
+  /** The service's own version, for /v2 and swagger.json. */
+  version: string;
+  https?: { cert: Buffer; key: Buffer };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The model slot a scoring request went to, for metrics and counters. */
+    modelName: string;
+  }
+}
+
+export async function buildApp(options: ServiceOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.log,
+    // Request logs are ours, at debug (routes/observability.ts): fastify's defaults would log at info.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.maxBody,
+    genReqId: requestIdOf,
+    ...(options.https ? { https: options.https } : {}),
+  }) as unknown as FastifyInstance;
+  app.decorateRequest('modelName', '');
+  installErrorHandling(app, options.maxBody);
+  installRequestIdHeaders(app);
+  if (options.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: options.corsOrigins.includes('*') ? true : [...options.corsOrigins],
+      exposedHeaders: ['x-request-id', 'x-ms-request-id'],
+    });
+  }
+  installKeyAuth(app, options.keys);
+  await app.register(observabilityRoutes, options);
+  await app.register(azureMlRoutes, options);
+  await app.register(oipRoutes, options);
+  return app;
+}

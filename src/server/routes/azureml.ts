@@ -1,0 +1,53 @@
+/**
+ * The Azure ML scoring contract: `GET /` (liveness), `POST /score` (the default model),
+ * `POST /models/{name}/score`, `GET /swagger.json`.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { EdgeInferError } from '../../errors.js';
+import type { ScoreRequest } from '../../models/model-version.js';
+import type { ServiceOptions } from '../app.js';
+import { buildSwagger } from '../swagger.js';
+
+const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp'];
+
+export async function azureMlRoutes(app: FastifyInstance, options: ServiceOptions): Promise<void> {
+  const { registry, metrics } = options;
+  // Scoped to this plugin: the /v2 routes take other bodies. Plain text is no scoring input: 415, not 400.
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.get('/', async (_request, reply) => reply.type('text/plain; charset=utf-8').send('Healthy'));
+
+  const score = async (request: FastifyRequest, name: string) => {
+    request.modelName = name;
+    const work = toScoreRequest(request);
+    return registry.use(name, undefined, async (model) => {
+      const stop = metrics.inferenceSeconds.startTimer({ model: model.name, version: model.version });
+      try {
+        return await model.score(work);
+      } finally {
+        stop();
+      }
+    });
+  };
+
+  app.post('/score', async (request) => {
+    const name = options.defaultModel();
+    if (!name) throw new EdgeInferError('EI_MODEL_NOT_FOUND', ['(default)', registry.slots().join(', ') || '(none)']);
+    return score(request, name);
+  });
+
+  app.post<{ Params: { name: string } }>('/models/:name/score', async (request) => score(request, request.params.name));
+
+  app.get('/swagger.json', async () => {
+    const name = options.defaultModel();
+    return buildSwagger({ model: name ? registry.active(name) : undefined, version: options.version, secured: options.keys.length > 0 });
+  });
+}
+
+function toScoreRequest(request: FastifyRequest): ScoreRequest {
+  const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (IMAGE_TYPES.includes(contentType)) return { kind: 'image', image: request.body as Buffer, contentType };
+  if (request.body === undefined || request.body === null) throw new EdgeInferError('EI_BAD_REQUEST', ['The body is empty; send JSON or an image']);
+  return { kind: 'json', body: request.body };
+}

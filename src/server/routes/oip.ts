@@ -1,0 +1,92 @@
+/**
+ * The Open Inference Protocol (KServe v2), as Triton and AMD Inference Server speak it, so that any v2
+ * client can call the module: server and model metadata, health, readiness, and infer in JSON or with
+ * the binary tensor data extension. Errors answer `{"error": "<message>"}` (see http-errors.ts).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { toOipDatatype } from '../../engine/dtypes.js';
+import { fixedShape, type TensorSpec } from '../../engine/tensor.js';
+import { EdgeInferError } from '../../errors.js';
+import { decodeInferRequest, encodeInferResponse, HEADER_LENGTH } from '../../pipeline/oip-codec.js';
+import type { ServiceOptions } from '../app.js';
+
+interface ModelParams {
+  name: string;
+  version?: string;
+}
+
+export async function oipRoutes(app: FastifyInstance, options: ServiceOptions): Promise<void> {
+  const { registry, metrics, status } = options;
+  // Infer bodies are read whole and decoded here: JSON alone, or JSON followed by binary tensors, whatever
+  // content type the client states (v2 clients differ on it).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.get('/v2', async () => ({ name: 'edge-infer', version: options.version, extensions: ['binary_tensor_data'] }));
+  app.get('/v2/health/live', async () => ({ live: true }));
+  app.get('/v2/health/ready', async (_request, reply) => {
+    const ready = isServerReady();
+    return reply.code(ready ? 200 : 503).send({ ready });
+  });
+
+  /** Ready once every slot whose version is at hand is active; a slot that failed has nothing to wait for. */
+  function isServerReady(): boolean {
+    return registry.slots().every((name) => registry.active(name) !== undefined || status.model(name)?.status === 'failed');
+  }
+
+  const metadata = async (request: FastifyRequest<{ Params: ModelParams }>) => {
+    const { name, version } = request.params;
+    const lease = registry.acquire(name, version);
+    try {
+      const model = lease.model;
+      return {
+        name: model.name,
+        versions: [model.version],
+        platform: 'onnxruntime_onnx',
+        inputs: model.signature.inputs.map(describe),
+        outputs: model.signature.outputs.map(describe),
+      };
+    } finally {
+      lease.release();
+    }
+  };
+  app.get('/v2/models/:name', metadata);
+  app.get('/v2/models/:name/versions/:version', metadata);
+
+  const ready = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+    const { name, version } = request.params;
+    if (!registry.slots().includes(name)) throw new EdgeInferError('EI_MODEL_NOT_FOUND', [name, registry.slots().join(', ') || '(none)']);
+    const active = registry.active(name);
+    const isReady = active !== undefined && (version === undefined || version === active.version);
+    return reply.code(isReady ? 200 : 503).send({ name, ready: isReady });
+  };
+  app.get('/v2/models/:name/ready', ready);
+  app.get('/v2/models/:name/versions/:version/ready', ready);
+
+  const infer = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
+    const { name, version } = request.params;
+    request.modelName = name;
+    const body = request.body;
+    if (!Buffer.isBuffer(body) || body.length === 0) throw new EdgeInferError('EI_BAD_REQUEST', ['The infer request has no body']);
+    const headerValue = request.headers[HEADER_LENGTH];
+    const headerLength = headerValue === undefined ? undefined : Number(headerValue);
+    const response = await registry.use(name, version, async (model) => {
+      const decoded = decodeInferRequest(model.name, model.signature, body, headerLength);
+      const stop = metrics.inferenceSeconds.startTimer({ model: model.name, version: model.version });
+      try {
+        const results = await model.infer(decoded.feeds, decoded.outputs);
+        return encodeInferResponse(model, decoded, results);
+      } finally {
+        stop();
+      }
+    });
+    if (response.headerLength === undefined) return reply.send(response.body);
+    return reply.header(HEADER_LENGTH, response.headerLength).type('application/octet-stream').send(response.body);
+  };
+  app.post('/v2/models/:name/infer', infer);
+  app.post('/v2/models/:name/versions/:version/infer', infer);
+}
+
+function describe(spec: TensorSpec) {
+  return { name: spec.name, datatype: toOipDatatype(spec.type), shape: fixedShape(spec) };
+}

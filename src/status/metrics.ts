@@ -1,0 +1,64 @@
+/**
+ * Prometheus metrics, in a registry of their own per service instance (tests run several side by side).
+ * Counters of requests and histograms of latency are written on the hot path; model state is read from
+ * the status store when scraped, so no second copy of it is kept here.
+ */
+import client from 'prom-client';
+import type { StatusStore } from './store.js';
+
+export interface Metrics {
+  readonly registry: client.Registry;
+  readonly requests: client.Counter<'route' | 'model' | 'code'>;
+  readonly requestSeconds: client.Histogram<'route' | 'model'>;
+  readonly inferenceSeconds: client.Histogram<'model' | 'version'>;
+  readonly swaps: client.Counter<'model'>;
+}
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+export function createMetrics(status: StatusStore): Metrics {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, prefix: 'edge_infer_' });
+  const metrics: Metrics = {
+    registry,
+    requests: new client.Counter({
+      name: 'edge_infer_requests_total',
+      help: 'Scoring requests answered, by route, model and HTTP status code',
+      labelNames: ['route', 'model', 'code'],
+      registers: [registry],
+    }),
+    requestSeconds: new client.Histogram({
+      name: 'edge_infer_request_duration_seconds',
+      help: 'Scoring request latency from arrival to response, by route and model',
+      labelNames: ['route', 'model'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    inferenceSeconds: new client.Histogram({
+      name: 'edge_infer_inference_duration_seconds',
+      help: 'Time spent scoring (preprocessing, inference, postprocessing), by model and version',
+      labelNames: ['model', 'version'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    swaps: new client.Counter({
+      name: 'edge_infer_model_swaps_total',
+      help: 'Versions made active, by model',
+      labelNames: ['model'],
+      registers: [registry],
+    }),
+  };
+  new client.Gauge({
+    name: 'edge_infer_model_active',
+    help: '1 for the version each model serves, with its status',
+    labelNames: ['model', 'version', 'status'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [model, s] of Object.entries(status.snapshot().models)) {
+        this.set({ model, version: s.version ?? '', status: s.status }, s.version ? 1 : 0);
+      }
+    },
+  });
+  return metrics;
+}

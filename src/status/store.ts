@@ -1,0 +1,93 @@
+/**
+ * The one place that knows what runs: the lifecycle, cameras and runtime write here; the reported
+ * properties, `GET /status`, `getStatus` and metrics read from here. Nobody else keeps a second copy.
+ */
+import { EventEmitter } from 'node:events';
+
+/** Where a model slot stands (contract section 5). `version` is always the version answering requests. */
+export type ModelState = 'pending' | 'downloading' | 'verifying' | 'loading' | 'active' | 'failed';
+
+export interface ModelStatus {
+  status: ModelState;
+  /** The version answering requests, or null while none does. */
+  version: string | null;
+  desiredVersion: string | null;
+  target: string | null;
+  requestedTarget: string | null;
+  sha256: string | null;
+  /** When `status` last changed. */
+  since: string;
+  error: { code: string; message: string } | null;
+}
+
+export interface RuntimeStatus {
+  version: string;
+  onnxruntime: string;
+  startedAt: string;
+  targets: Record<string, string>;
+}
+
+export interface RequestCounters {
+  ok: number;
+  failed: number;
+}
+
+export interface StatusSnapshot {
+  runtime: RuntimeStatus;
+  models: Record<string, ModelStatus>;
+  counters: { requests: Record<string, RequestCounters> };
+}
+
+export class StatusStore extends EventEmitter<{ change: [] }> {
+  readonly #runtime: RuntimeStatus;
+  readonly #models = new Map<string, ModelStatus>();
+  readonly #requests = new Map<string, RequestCounters>();
+
+  constructor(runtime: RuntimeStatus) {
+    super();
+    this.#runtime = runtime;
+  }
+
+  /** Merges `patch` into a model's status; `since` moves only when `status` changes. */
+  updateModel(name: string, patch: Partial<Omit<ModelStatus, 'since'>>): void {
+    const current = this.#models.get(name);
+    const next: ModelStatus = {
+      status: 'pending',
+      version: null,
+      desiredVersion: null,
+      target: null,
+      requestedTarget: null,
+      sha256: null,
+      error: null,
+      ...current,
+      ...patch,
+      since: current && (patch.status === undefined || patch.status === current.status) ? current.since : new Date().toISOString(),
+    };
+    this.#models.set(name, next);
+    this.emit('change');
+  }
+
+  removeModel(name: string): void {
+    if (this.#models.delete(name)) this.emit('change');
+  }
+
+  model(name: string): ModelStatus | undefined {
+    return this.#models.get(name);
+  }
+
+  /** Counted on the hot path: a map lookup and an increment, no event. */
+  countRequest(model: string, ok: boolean): void {
+    let counters = this.#requests.get(model);
+    if (!counters) this.#requests.set(model, (counters = { ok: 0, failed: 0 }));
+    if (ok) counters.ok++;
+    else counters.failed++;
+  }
+
+  snapshot(): StatusSnapshot {
+    return {
+      runtime: structuredClone(this.#runtime),
+      models: Object.fromEntries([...this.#models].map(([name, status]) => [name, { ...status }])),
+      counters: { requests: Object.fromEntries([...this.#requests].map(([name, c]) => [name, { ...c }])) },
+    };
+  }
+}
