@@ -106,6 +106,9 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
   if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) {
     throw new EdgeInferError('EI_CONFIG_INVALID', ['--tls-cert and --tls-key go together']);
   }
+  if (values.model && /^https?:\/\//i.test(values.model) && !/^[0-9a-f]{64}$/i.test(values.sha256 ?? '')) {
+    throw new EdgeInferError('EI_CONFIG_INVALID', ['--model over http(s) needs --sha256 with the 64 hex characters of its sha256']);
+  }
   const threads = values.threads ?? env.EDGE_INFER_THREADS;
   const logLevel = values['log-level'] ?? env.LOG_LEVEL ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {

@@ -130,27 +130,25 @@ function resizeGeometry(width: number, height: number, plan: ImagePlan): ImageGe
   };
 }
 
-/** Interleaved RGB bytes → the model's layout, channel order and scale. */
+/** Interleaved RGB bytes → the model's layout, channel order and scale, in one pass over the pixels. */
 export function pixelsToTensor(pixels: Uint8Array, plan: ImagePlan): Tensor {
   const { width, height } = plan;
   const area = width * height;
   const data = plan.type === 'uint8' ? new Uint8Array(area * 3) : new Float32Array(area * 3);
-  const source = plan.channels === 'RGB' ? [0, 1, 2] : [2, 1, 0];
-  const scale = plan.std.map((s) => 1 / s);
-  const shift = plan.mean.map((m, c) => m * scale[c]!);
-  for (let c = 0; c < 3; c++) {
-    const from = source[c]!;
-    const k = scale[c]!;
-    const b = shift[c]!;
-    // NCHW writes one plane per channel; NHWC interleaves. Both read the source once per channel.
-    const stride = plan.layout === 'NCHW' ? 1 : 3;
-    let out = plan.layout === 'NCHW' ? c * area : c;
-    if (plan.type === 'uint8') {
-      for (let i = from; i < area * 3; i += 3, out += stride) data[out] = pixels[i]!;
-    } else {
-      for (let i = from; i < area * 3; i += 3, out += stride) data[out] = pixels[i]! * k - b;
-    }
+  // Where each output channel reads from in a pixel, and where it writes: NHWC interleaves, NCHW uses planes.
+  const [r, g, b] = plan.channels === 'RGB' ? [0, 1, 2] : [2, 1, 0];
+  const nchw = plan.layout === 'NCHW';
+  const step = nchw ? 1 : 3;
+  const [o0, o1, o2] = nchw ? [0, area, 2 * area] : [0, 1, 2];
+  const uint8 = plan.type === 'uint8';
+  // (p − mean) / std as p · k − c: one multiply and one subtract per value.
+  const [k0, k1, k2] = uint8 ? [1, 1, 1] : plan.std.map((s) => 1 / s);
+  const [c0, c1, c2] = uint8 ? [0, 0, 0] : plan.mean.map((m, i) => m / plan.std[i]!);
+  for (let i = 0, p = 0, o = 0; i < area; i++, p += 3, o += step) {
+    data[o + o0] = pixels[p + r]! * k0! - c0!;
+    data[o + o1] = pixels[p + g]! * k1! - c1!;
+    data[o + o2] = pixels[p + b]! * k2! - c2!;
   }
-  const dims = plan.layout === 'NHWC' ? [1, height, width, 3] : [1, 3, height, width];
+  const dims = nchw ? [1, 3, height, width] : [1, height, width, 3];
   return { type: plan.type, dims, data };
 }

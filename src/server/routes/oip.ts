@@ -9,6 +9,7 @@ import { fixedShape, type TensorSpec } from '../../engine/tensor.js';
 import { EdgeInferError } from '../../errors.js';
 import { decodeInferRequest, encodeInferResponse, HEADER_LENGTH } from '../../pipeline/oip-codec.js';
 import type { ServiceOptions } from '../app.js';
+import { BodyBufferPool, readAlignedBody } from '../aligned-body.js';
 
 interface ModelParams {
   name: string;
@@ -19,8 +20,18 @@ export async function oipRoutes(app: FastifyInstance, options: ServiceOptions): 
   const { registry, metrics, status } = options;
   // Infer bodies are read whole and decoded here: JSON alone, or JSON followed by binary tensors, whatever
   // content type the client states (v2 clients differ on it).
+  const bodies = new BodyBufferPool();
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('*', (request, payload, done) => {
+    readAlignedBody(payload, options.maxBody, bodies, headerLengthOf(request)).then(
+      (body) => done(null, body),
+      (error: Error) => done(error, undefined),
+    );
+  });
+  // The response is out and the tensors that viewed the body are gone: the body's buffer can serve again.
+  app.addHook('onResponse', async (request) => {
+    if (Buffer.isBuffer(request.body)) bodies.give(request.body);
+  });
 
   app.get('/v2', async () => ({ name: 'edge-infer', version: options.version, extensions: ['binary_tensor_data'] }));
   app.get('/v2/health/live', async () => ({ live: true }));
@@ -68,8 +79,7 @@ export async function oipRoutes(app: FastifyInstance, options: ServiceOptions): 
     request.modelName = name;
     const body = request.body;
     if (!Buffer.isBuffer(body) || body.length === 0) throw new EdgeInferError('EI_BAD_REQUEST', ['The infer request has no body']);
-    const headerValue = request.headers[HEADER_LENGTH];
-    const headerLength = headerValue === undefined ? undefined : Number(headerValue);
+    const headerLength = headerLengthOf(request);
     const response = await registry.use(name, version, async (model) => {
       const decoded = decodeInferRequest(model.name, model.signature, body, headerLength);
       const stop = metrics.inferenceSeconds.startTimer({ model: model.name, version: model.version });
@@ -85,6 +95,11 @@ export async function oipRoutes(app: FastifyInstance, options: ServiceOptions): 
   };
   app.post('/v2/models/:name/infer', infer);
   app.post('/v2/models/:name/versions/:version/infer', infer);
+}
+
+function headerLengthOf(request: FastifyRequest): number | undefined {
+  const value = request.headers[HEADER_LENGTH];
+  return value === undefined ? undefined : Number(value);
 }
 
 function describe(spec: TensorSpec) {

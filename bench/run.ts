@@ -1,0 +1,174 @@
+/**
+ * `npm run bench`: the same model with the same session options, side by side in one run, on this machine:
+ * in-process session.run, a bare node:http OIP server (the floor for any Node HTTP service), the service's OIP
+ * binary route, /score with an image and /score with JSON. Prints a table with the ratios against the targets
+ * and writes it to bench/results.md.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { loadOnnxModel } from '../src/engine/onnx-session.js';
+import { BUNDLED_MODEL } from '../src/models/bundled.js';
+import { loadModelVersion } from '../src/models/model-version.js';
+import { readModelPackage } from '../src/models/package.js';
+import { concurrentRate, httpRate, post, sequentialLatency, type HttpCall, type Latency } from './measure.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CLIENTS = 8;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+
+interface Row {
+  name: string;
+  latency: Latency;
+  rate8: number;
+}
+
+function makeInput(shape: number[]): Float32Array {
+  const data = new Float32Array(shape.reduce((a, b) => a * b));
+  let seed = 1;
+  for (let i = 0; i < data.length; i++) {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    data[i] = (seed / 2 ** 31) * 2 - 1;
+  }
+  return data;
+}
+
+function oipBinaryBody(name: string, shape: number[], data: Float32Array): { headers: Record<string, string>; body: Buffer } {
+  const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const header = Buffer.from(
+    JSON.stringify({ inputs: [{ name, shape, datatype: 'FP32', parameters: { binary_data_size: bytes.length } }], parameters: { binary_data_output: true } }),
+  );
+  return { headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) }, body: Buffer.concat([header, bytes]) };
+}
+
+function nested(data: Float32Array, shape: number[]): unknown {
+  let offset = 0;
+  const build = (depth: number): unknown =>
+    depth === shape.length - 1 ? Array.from(data.subarray(offset, (offset += shape[depth]!))) : Array.from({ length: shape[depth]! }, () => build(depth + 1));
+  return build(0);
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Starts a child and waits for the first stdout line that satisfies `ready`. */
+async function startChild(args: string[], ready: (line: string) => boolean): Promise<{ child: ChildProcess; line: string }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (l) => ready(l) && resolve(l));
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+  });
+  return { child, line };
+}
+
+async function measureHttp(name: string, call: HttpCall): Promise<Row> {
+  const latency = await sequentialLatency(() => post(call), SECONDS);
+  const rate8 = await httpRate(call, CLIENTS, SECONDS);
+  return { name, latency, rate8 };
+}
+
+/** Each figure's median over the rounds. */
+function median(list: Row[]): Row {
+  const mid = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  return {
+    name: list[0]!.name,
+    latency: { p50: mid(list.map((r) => r.latency.p50)), p99: mid(list.map((r) => r.latency.p99)), rate: mid(list.map((r) => r.latency.rate)) },
+    rate8: mid(list.map((r) => r.rate8)),
+  };
+}
+
+const fmt = (n: number, digits = 2) => n.toFixed(digits);
+const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+
+async function main(): Promise<void> {
+  const modelFile = BUNDLED_MODEL.uri;
+  const session = { target: 'cpu' as const };
+  const inputName = 'input:0';
+  const shape = [1, 256, 256, 3];
+  const input = makeInput(shape);
+  const image = await readFile(path.join(root, 'node_modules/@vladmandic/face-api/demo/sample1.jpg'));
+  // Everything starts first; the figures are then taken in rounds, each path once a round, and each row
+  // figure is its median over the rounds, so that a burst of noise on this small machine does not decide a ratio.
+  const model = await loadOnnxModel(modelFile, session);
+  const feeds = { [inputName]: { type: 'float32', dims: shape, data: input } };
+  const pkg = await readModelPackage(modelFile, BUNDLED_MODEL.settings);
+  const version = await loadModelVersion({ name: 'face', version: 'bench', pkg, session, log: pino({ level: 'silent' }) });
+  const imageWork = () => version.score({ kind: 'image', image, contentType: 'image/jpeg' });
+  const binary = oipBinaryBody(inputName, shape, input);
+  const bare = await startChild([path.join(here, 'bare-server.js'), modelFile], (l) => /^\d+$/.test(l));
+  const port = await freePort();
+  const service = await startChild(
+    [path.join(root, 'dist/src/main.js'), '--port', String(port), '--host', '127.0.0.1', '--store', path.join(tmpdir(), 'edge-infer-bench')],
+    (l) => l.includes('model version active'),
+  );
+  const base = `http://127.0.0.1:${port}`;
+  const json = Buffer.from(JSON.stringify({ data: nested(input, shape) }));
+  const paths: Array<[string, () => Promise<Row>]> = [
+    ['in-process session.run', async () => ({ name: '', latency: await sequentialLatency(() => model.run(feeds), SECONDS), rate8: await concurrentRate(() => model.run(feeds), CLIENTS, SECONDS) })],
+    ['in-process image work (decode + preprocess + run)', async () => ({ name: '', latency: await sequentialLatency(imageWork, SECONDS), rate8: await concurrentRate(imageWork, CLIENTS, SECONDS) })],
+    ['bare node:http OIP binary', () => measureHttp('', { url: `http://127.0.0.1:${bare.line}/`, ...binary })],
+    ['service OIP binary /v2/models/face/infer', () => measureHttp('', { url: `${base}/v2/models/face/infer`, ...binary })],
+    ['service /score image (JPEG 1920x1280)', () => measureHttp('', { url: `${base}/score`, headers: { 'content-type': 'image/jpeg' }, body: image })],
+    [`service /score JSON (${(json.length / 1e6).toFixed(1)} MB)`, () => measureHttp('', { url: `${base}/score`, headers: { 'content-type': 'application/json' }, body: json })],
+  ];
+  const rounds: Row[][] = paths.map(() => []);
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [i, [name, measure]] of paths.entries()) {
+        rounds[i]!.push({ ...(await measure()), name });
+        process.stderr.write(`round ${round + 1}/${ROUNDS}: ${name}\n`);
+      }
+    }
+  } finally {
+    bare.child.kill();
+    service.child.kill('SIGTERM');
+    await model.release();
+    await version.release();
+  }
+  const rows: Row[] = rounds.map((list) => median(list));
+
+  const byName = (prefix: string) => rows.find((r) => r.name.startsWith(prefix))!;
+  const bareRow = byName('bare');
+  const oipRow = byName('service OIP');
+  const imageRow = byName('service /score image');
+  const inProcessImage = byName('in-process image');
+  const p50Ratio = oipRow.latency.p50 / bareRow.latency.p50;
+  const rateRatio = oipRow.rate8 / bareRow.rate8;
+  const imageRatio = imageRow.rate8 / inProcessImage.rate8;
+
+  const lines = [
+    `# edge-infer benchmark`,
+    ``,
+    `${new Date().toISOString()} · ${cpus().length} × ${cpus()[0]?.model.trim()} · Node ${process.version} · bundled BlazeFace 256×256, float32 input ${shape.join('×')} (${(input.byteLength / 1024).toFixed(0)} KiB) · ${SECONDS} s per figure, median of ${ROUNDS} rounds`,
+    ``,
+    `| path | p50 ms (1 client) | p99 ms (1 client) | req/s (1 client) | req/s (${CLIENTS} clients) |`,
+    `| --- | ---: | ---: | ---: | ---: |`,
+    ...rows.map((r) => `| ${r.name} | ${fmt(r.latency.p50)} | ${fmt(r.latency.p99)} | ${fmt(r.latency.rate, 1)} | ${fmt(r.rate8, 1)} |`),
+    ``,
+    `In-process rows run ${CLIENTS} concurrent calls for the ${CLIENTS}-client column. HTTP rows: 1 client is a sequential loop over one kept-alive connection (latency to 0.01 ms); ${CLIENTS} clients is autocannon.`,
+    ``,
+    `| target | measured | goal | |`,
+    `| --- | ---: | ---: | --- |`,
+    `| OIP binary p50, service / bare server | ${fmt(p50Ratio, 3)}x | ≤ 1.10x | ${verdict(p50Ratio <= 1.1)} |`,
+    `| OIP binary ${CLIENTS}-client req/s, service / bare server | ${fmt(rateRatio, 3)}x | ≥ 0.95x | ${verdict(rateRatio >= 0.95)} |`,
+    `| image ${CLIENTS}-client req/s, service / in-process work | ${fmt(imageRatio, 3)}x | ≥ 0.90x | ${verdict(imageRatio >= 0.9)} |`,
+    ``,
+  ];
+  const table = lines.join('\n');
+  process.stdout.write(`${table}\n`);
+  await writeFile(path.join(root, 'bench/results.md'), table);
+}
+
+await main();
