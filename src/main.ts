@@ -78,7 +78,6 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 
   await app.listen({ port: settings.port, host: settings.host });
-  registry.expect(spec.name);
   await deployModel(spec, { registry, status, storeDir: settings.store, log, onSwap: (name) => metrics.swaps.inc({ model: name }) });
 }
 

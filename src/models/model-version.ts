@@ -94,7 +94,7 @@ export async function loadModelVersion(options: LoadOptions): Promise<ModelVersi
         model,
         createSession: (file: string) => loadOnnxModel(file, session),
         imageToTensor: async (image: Buffer) => (await imageFeeds(image)).feeds,
-        postprocess: (outputs: Outputs) => postprocess(postprocessor!, name, outputs, identityGeometry(0, 0)),
+        postprocess: postprocessor && ((outputs: Outputs) => postprocess(postprocessor, name, outputs, identityGeometry(0, 0))),
       };
       script = await loadEntryScript(name, pkg.scriptFile, `${name}@${options.version}`, context);
     }
