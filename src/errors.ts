@@ -57,10 +57,14 @@ export const ERRORS = {
   EI_CONFIG_INVALID: { kind: 'invalid-config', message: 'Invalid setting: %s' },
   EI_PACKAGE_INVALID: { kind: 'invalid-config', message: 'The model package %s cannot be used: %s' },
   EI_MODEL_LOAD_FAILED: { kind: 'failed', message: 'ONNX Runtime could not load %s: %s' },
+  EI_TARGET_UNAVAILABLE: { kind: 'failed', message: 'Target "%s" is not available on this device and model "%s" has fallback "none"; set fallback to "cpu" or deploy where the target is' },
   EI_WARMUP_FAILED: { kind: 'failed', message: 'The warm-up inference of model "%s" failed: %s' },
   EI_UNPACK_FAILED: { kind: 'failed', message: 'The archive %s cannot be unpacked: %s' },
   EI_INTERNAL: { kind: 'failed', message: 'An internal error occurred; the log has its details under request id %s' },
   EI_DOWNLOAD_FAILED: { kind: 'failed', message: 'Downloading %s failed: %s' },
+  EI_HASH_MISMATCH: { kind: 'failed', message: 'The content of %s hashes to sha256 %s, not the %s the desired state names; nothing of it was used' },
+  EI_DESIRED_INVALID: { kind: 'invalid-config', message: 'Invalid desired state at %s' },
+  EI_VERSION_NOT_STORED: { kind: 'not-found', message: 'Model "%s" has no version "%s" in the store; stored: %s' },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -81,6 +85,13 @@ export class EdgeInferError extends Error {
     this.code = code;
     this.kind = definition.kind;
   }
+}
+
+/** An error recorded earlier (a model's status) raised again with its code and message as they were. */
+export function recordedError(code: string, message: string): EdgeInferError {
+  const error = new EdgeInferError(code in ERRORS ? (code as ErrorCode) : 'EI_INTERNAL', []);
+  error.message = message;
+  return error;
 }
 
 export function isEdgeInferError(value: unknown): value is EdgeInferError {

@@ -4,14 +4,18 @@
  * models. The service listens before any model is loaded, so `GET /` answers the liveness probe at once and
  * `/v2/health/ready` turns 200 when the models are active.
  */
+import { mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
+import { watchDesiredFile } from './config/desired-file.js';
+import type { DesiredState } from './config/desired-state.js';
 import { parseSettings, USAGE, type Settings } from './config/settings.js';
 import { onnxRuntimeVersion } from './engine/onnx-session.js';
 import { isEdgeInferError, messageOf } from './errors.js';
 import { createLogger } from './log.js';
 import { BUNDLED_MODEL } from './models/bundled.js';
-import { deployModel, type ModelSpec } from './models/deploy.js';
 import { ModelRegistry } from './models/registry.js';
+import { Reconciler } from './models/reconciler.js';
+import { ModelStore } from './models/store.js';
 import { buildApp } from './server/app.js';
 import { createMetrics } from './status/metrics.js';
 import { StatusStore } from './status/store.js';
@@ -20,10 +24,12 @@ import { SERVICE_VERSION } from './version.js';
 /** IoT Edge stops a module with SIGTERM and kills it 10 s later (a bit less here, to finish cleanly). */
 const SHUTDOWN_GRACE_MS = 8000;
 
-function modelToServe(settings: Settings): ModelSpec {
-  const session = { target: settings.target, ...(settings.threads !== undefined ? { threads: settings.threads } : {}) };
-  if (settings.model) return { name: settings.model.name, version: '1', uri: settings.model.uri, sha256: settings.model.sha256, session };
-  return { ...BUNDLED_MODEL, session };
+/** The desired state of `--model`, or of nothing (the bundled detector); `--desired` is watched instead. */
+function desiredFromFlags(settings: Settings): DesiredState {
+  if (!settings.model) return { models: {} };
+  const { name, uri, sha256 } = settings.model;
+  const slot = { version: '1', uri, ...(sha256 ? { sha256 } : {}), target: settings.target, ...(settings.threads ? { threads: settings.threads } : {}) };
+  return { models: { [name]: slot } };
 }
 
 async function main(): Promise<void> {
@@ -48,14 +54,22 @@ async function main(): Promise<void> {
   });
   const metrics = createMetrics(status);
   const registry = new ModelRegistry((model, error) => log.warn({ model: model.name, version: model.version, err: error }, 'releasing a version failed'));
-  const spec = modelToServe(settings);
+  const store = new ModelStore(settings.store, settings.keepVersions);
+  await mkdir(settings.store, { recursive: true });
+  const storeProblem = await store.open();
+  if (storeProblem) log.warn(storeProblem);
+  const reconciler = new Reconciler(
+    { registry, status, store, log, targets: { cpu: true, gpu: false, fpga: false }, onSwap: (name) => metrics.swaps.inc({ model: name }) },
+    { ...BUNDLED_MODEL, target: settings.target, ...(settings.threads ? { threads: settings.threads } : {}) },
+  );
 
   const app = await buildApp({
     registry,
     status,
     metrics,
     log,
-    defaultModel: () => spec.name,
+    defaultModel: () => reconciler.defaultModel(),
+    activate: (name, version) => reconciler.activate(name, version),
     keys: settings.keys,
     maxBody: settings.maxBody,
     corsOrigins: settings.corsOrigins,
@@ -63,12 +77,14 @@ async function main(): Promise<void> {
     ...(settings.tls ? { https: settings.tls } : {}),
   });
 
+  let stopWatching = () => {};
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping: finishing requests in flight');
     setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref();
+    stopWatching();
     await app.close();
     registry.close();
     log.flush();
@@ -78,7 +94,21 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 
   await app.listen({ port: settings.port, host: settings.host });
-  await deployModel(spec, { registry, status, storeDir: settings.store, log, onSwap: (name) => metrics.swaps.inc({ model: name }) });
+  // What served last time serves again first, from disk; then the desired state moves it on.
+  await reconciler.restore();
+  const desiredFile = settings.desired;
+  if (desiredFile) {
+    stopWatching = await watchDesiredFile(desiredFile, {
+      onState: (state) => reconciler.apply(state),
+      onProblem: (problem) => {
+        status.setDesired(`file:${desiredFile}`, problem);
+        if (problem) log.error({ code: 'EI_DESIRED_INVALID' }, problem);
+      },
+    });
+  } else {
+    status.setDesired(settings.model ? 'flags' : 'none', null);
+    reconciler.apply(desiredFromFlags(settings));
+  }
 }
 
 main().catch((error: unknown) => {

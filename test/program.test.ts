@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp } from 'node:fs/promises';
@@ -58,8 +58,8 @@ test('--model over http downloads the model, checks its sha256 and serves it', a
     await good.stop();
 
     const wrong = await startProgram(['--store', await store(), '--model', url, '--sha256', 'ab'.repeat(32)]);
-    const failure = await wrong.waitForLog((l) => l.code === 'EI_DOWNLOAD_FAILED');
-    t.regex(JSON.stringify(failure), /sha256 is [0-9a-f]{64}, expected abab/);
+    const failure = await wrong.waitForLog((l) => l.code === 'EI_HASH_MISMATCH');
+    t.regex(JSON.stringify(failure), /hashes to sha256 [0-9a-f]{64}, not the abab/);
     t.false(JSON.stringify(wrong.lines).includes('secret'), 'the URI query (a SAS token) is never logged');
     t.is((await fetch(`${wrong.url}/v2/models/cls/ready`)).status, 503);
     t.is((await fetch(`${wrong.url}/`)).status, 200, 'a model that fails to load does not take the service down');
@@ -76,6 +76,7 @@ test('bad settings stop start-up with a message that names the setting', async (
     [['--model', 'https://example.invalid/m.onnx'], /--sha256/],
     [['--frobnicate'], /Unknown option '--frobnicate'/],
     [['--keys-file', '/nonexistent/keys'], /--keys-file \/nonexistent\/keys/],
+    [['--desired', 'd.json', '--model', 'm.onnx'], /exclude each other/],
   ];
   for (const [args, message] of cases) {
     const { code, stderr } = await runProgram(args);
@@ -85,4 +86,48 @@ test('bad settings stop start-up with a message that names the setting', async (
   const help = await runProgram(['--help']);
   t.is(help.code, 0);
   t.regex(help.stdout, /--model PATH_OR_URI/);
+});
+
+test('--desired FILE is watched: a new version swaps in, a broken file is reported, a restart serves offline', async (t) => {
+  const bytes = await readFile(ocrClassifierPath);
+  const server = createServer((_request, response) => response.end(bytes));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const uri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/cls.onnx`;
+  const dir = await store();
+  const desired = path.join(dir, 'desired.json');
+  const write = (version: string) => writeFile(desired, JSON.stringify({ models: { direction: { version, uri, sha256: createHash('sha256').update(bytes).digest('hex') } } }));
+  const statusOf = async (url: string) => (await (await fetch(`${url}/status`)).json()) as { desired: { error: string | null }; models: Record<string, { status: string; version: string }> };
+  const until = async (url: string, check: (s: Awaited<ReturnType<typeof statusOf>>) => boolean) => {
+    for (let i = 0; i < 100; i++) {
+      const s = await statusOf(url);
+      if (check(s)) return s;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`status never got there: ${JSON.stringify(await statusOf(url))}`);
+  };
+  await write('1');
+  const program = await startProgram(['--store', path.join(dir, 'store'), '--desired', desired]);
+  try {
+    await until(program.url, (s) => s.models.direction?.status === 'active' && s.models.direction.version === '1');
+    t.is((await fetch(`${program.url}/v2/models/face/ready`)).status, 404, 'a desired state that names models does not serve the bundled one');
+    await write('2');
+    await until(program.url, (s) => s.models.direction?.version === '2');
+    await writeFile(desired, '{ "models": ');
+    const broken = await until(program.url, (s) => s.desired.error !== null);
+    t.regex(broken.desired.error!, /not valid JSON/);
+    t.is(broken.models.direction?.version, '2', 'the running version goes on');
+    await write('2');
+  } finally {
+    t.is(await program.stop(), 0);
+    server.close();
+  }
+  // No server any more: the same store and desired state serve at once.
+  const again = await startProgram(['--store', path.join(dir, 'store'), '--desired', desired]);
+  try {
+    const status = await until(again.url, (s) => s.models.direction?.status === 'active');
+    t.is(status.models.direction?.version, '2');
+    t.is((await fetch(`${again.url}/v2/models/direction/ready`)).status, 200);
+  } finally {
+    await again.stop();
+  }
 });

@@ -15,6 +15,10 @@ export interface Settings {
   maxBody: number;
   corsOrigins: string[];
   tls?: { cert: Buffer; key: Buffer };
+  /** `--desired FILE`: the desired state, watched for changes. */
+  desired?: string;
+  /** Versions kept per model besides the active one, for rollback. */
+  keepVersions: number;
   /** `--model PATH_OR_URI`: serve this instead of the bundled detector. */
   model?: { uri: string; name: string; sha256?: string };
   target: 'cpu' | 'gpu';
@@ -23,6 +27,8 @@ export interface Settings {
 
 export const USAGE = `Usage: edge-infer [options]
 
+  --desired FILE         EDGE_INFER_DESIRED    the desired state (twin schema), watched for changes
+  --keep-versions N      EDGE_INFER_KEEP_VERSIONS  versions kept per model for rollback (default 2)
   --model PATH_OR_URI    serve this model (.onnx, package folder, .tar.gz/.zip, file:// or http(s)://)
   --name NAME            the slot name for --model (default: the file's base name)
   --sha256 HEX           the model's sha256; required for http(s) URIs
@@ -79,6 +85,8 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
       strict: true,
       options: {
         model: { type: 'string' },
+        desired: { type: 'string' },
+        'keep-versions': { type: 'string' },
         name: { type: 'string' },
         sha256: { type: 'string' },
         port: { type: 'string' },
@@ -109,6 +117,8 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
   if (values.model && /^https?:\/\//i.test(values.model) && !/^[0-9a-f]{64}$/i.test(values.sha256 ?? '')) {
     throw new EdgeInferError('EI_CONFIG_INVALID', ['--model over http(s) needs --sha256 with the 64 hex characters of its sha256']);
   }
+  const desired = values.desired ?? env.EDGE_INFER_DESIRED;
+  if (desired && values.model) throw new EdgeInferError('EI_CONFIG_INVALID', ['--desired and --model exclude each other: name the model in the desired file']);
   const threads = values.threads ?? env.EDGE_INFER_THREADS;
   const logLevel = values['log-level'] ?? env.LOG_LEVEL ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
@@ -127,6 +137,8 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
       : {}),
     ...(values.model ? { model: { uri: values.model, name: values.name ?? slotNameOf(values.model), sha256: values.sha256 } } : {}),
     target,
+    ...(desired ? { desired } : {}),
+    keepVersions: parseInteger('--keep-versions', values['keep-versions'] ?? env.EDGE_INFER_KEEP_VERSIONS ?? '2', 0, 100),
     ...(threads !== undefined ? { threads: parseInteger('--threads', threads, 1, 256) } : {}),
   };
 }

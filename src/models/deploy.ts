@@ -1,17 +1,21 @@
 /**
- * Makes one model slot serve one version: locate (download, unpack), read the package, load, warm up, then
- * switch atomically. Status follows each step; on failure the version already serving keeps serving and the
- * slot's status says why. The lifecycle reconciler drives this from the desired state.
+ * Makes one model slot serve one version: locate (download, verify, unpack), read the package, load, warm up,
+ * switch atomically, record it in the store. Status follows each step; on failure the version already serving
+ * keeps serving and the slot's status says why. The reconciler decides when; this file does one step.
  */
 import type { Logger } from 'pino';
-import { isEdgeInferError, messageOf } from '../errors.js';
-import type { SessionSettings } from '../engine/onnx-session.js';
+import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
+import type { LocalTarget } from '../engine/onnx-session.js';
 import type { StatusStore } from '../status/store.js';
+import type { DownloadOptions } from './download.js';
 import { locateModel } from './locate.js';
 import type { ModelSettings } from './manifest.js';
 import { loadModelVersion } from './model-version.js';
 import { readModelPackage } from './package.js';
 import type { ModelRegistry } from './registry.js';
+import type { ModelStore } from './store.js';
+
+export type Target = 'cpu' | 'gpu' | 'fpga';
 
 export interface ModelSpec {
   name: string;
@@ -20,37 +24,70 @@ export interface ModelSpec {
   sha256?: string;
   /** Inline settings; they override the package's edge-infer.json. */
   settings?: ModelSettings;
-  session: SessionSettings;
+  target?: Target;
+  /** What to run on when the target is missing: the CPU (default) or nothing. */
+  fallback?: 'cpu' | 'none';
+  threads?: number;
 }
 
 export interface DeployContext {
   registry: ModelRegistry;
   status: StatusStore;
-  storeDir: string;
+  store: ModelStore;
   log: Logger;
+  /** Whether each target can run here (probed at start). */
+  targets: Record<Target, boolean>;
+  download?: DownloadOptions;
   /** Called after each successful switch (metrics). */
   onSwap?: (name: string) => void;
 }
 
 /** Never throws: the outcome is in the status store. Returns whether the version became active. */
 export async function deployModel(spec: ModelSpec, context: DeployContext): Promise<boolean> {
-  const { registry, status, log } = context;
+  const { registry, status, log, store } = context;
+  const requestedTarget = spec.target ?? 'cpu';
   if (!registry.active(spec.name)) registry.expect(spec.name);
-  status.updateModel(spec.name, { status: 'loading', desiredVersion: spec.version, requestedTarget: spec.session.target, error: null });
+  status.updateModel(spec.name, { status: 'pending', desiredVersion: spec.version, requestedTarget, error: null, progress: null });
   const started = performance.now();
   try {
-    const located = await locateModel({ uri: spec.uri, sha256: spec.sha256 }, context.storeDir);
-    const pkg = await readModelPackage(located.path, spec.settings);
-    const model = await loadModelVersion({ name: spec.name, version: spec.version, sha256: located.sha256, pkg, session: spec.session, log });
+    const target = runnableTarget(spec, context.targets);
+    const located = await store.pinned(spec.sha256?.toLowerCase(), () =>
+      locateModel({ uri: spec.uri, sha256: spec.sha256 }, store.dir, {
+        download: {
+          ...context.download,
+          onProgress: (progress) => status.updateModel(spec.name, { status: 'downloading', progress }),
+        },
+        onDownload: () => status.updateModel(spec.name, { status: 'downloading', progress: 0 }),
+        onVerify: () => status.updateModel(spec.name, { status: 'verifying', progress: null }),
+      }),
+    );
+    status.updateModel(spec.name, { status: 'loading' });
+    const model = await store.pinned(located.sha256, async () => {
+      const pkg = await readModelPackage(located.path, spec.settings);
+      const session = { target, ...(spec.threads !== undefined ? { threads: spec.threads } : {}) };
+      return loadModelVersion({ name: spec.name, version: spec.version, sha256: located.sha256, pkg, session, log });
+    });
     registry.activate(model);
     context.onSwap?.(spec.name);
     status.updateModel(spec.name, { status: 'active', version: spec.version, target: model.target, sha256: located.sha256 ?? null });
     log.info({ model: spec.name, version: spec.version, target: model.target, ms: Math.round(performance.now() - started) }, 'model version active');
+    await store.recordActive(spec.name, { version: spec.version, sha256: located.sha256, path: located.path, ...(spec.settings ? { settings: spec.settings } : {}) });
     return true;
   } catch (error) {
     const code = isEdgeInferError(error) ? error.code : 'EI_INTERNAL';
-    status.updateModel(spec.name, { status: 'failed', error: { code, message: messageOf(error) } });
+    status.updateModel(spec.name, { status: 'failed', progress: null, error: { code, message: messageOf(error) } });
     log.error({ model: spec.name, version: spec.version, code, err: error }, 'model version failed; the previous version, if any, keeps serving');
     return false;
   }
+}
+
+/**
+ * The local target to load on: the requested one when this device has it, else the CPU when the slot allows
+ * (the status then shows `target: cpu` beside `requestedTarget`), else a failure that says why.
+ */
+function runnableTarget(spec: ModelSpec, available: Record<Target, boolean>): LocalTarget {
+  const requested = spec.target ?? 'cpu';
+  if (requested !== 'fpga' && available[requested]) return requested;
+  if ((spec.fallback ?? 'cpu') === 'cpu') return 'cpu';
+  throw new EdgeInferError('EI_TARGET_UNAVAILABLE', [requested, spec.name]);
 }

@@ -1,15 +1,30 @@
 /**
- * Downloads a model over http(s) into the store, hashing while it streams. The bytes land in a temporary
+ * Downloads a model over http(s) into the store, hashing while it streams. The bytes land in a `.partial`
  * file and are renamed into place only when the sha256 matches: nothing is used before its hash is checked.
+ *
+ * A cut or stalled transfer is retried with exponential backoff and jitter; when the server answers ranges,
+ * the retry resumes where the last one stopped. Two slots that name the same content share one download.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import fetch from 'node-fetch';
-import { EdgeInferError, messageOf } from '../errors.js';
+import fetch, { type Response } from 'node-fetch';
+import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
+
+export interface DownloadOptions {
+  /** Attempts after the first. */
+  retries?: number;
+  /** The first backoff; each retry doubles it, up to `maxBackoffMs`, with full jitter. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  /** A transfer with no byte for this long counts as cut. */
+  stallMs?: number;
+  /** Called with 0.1, 0.2, ... 1 as the download crosses each tenth (when the size is known). */
+  onProgress?: (fraction: number) => void;
+}
+
+const DEFAULTS = { retries: 5, backoffMs: 1000, maxBackoffMs: 60_000, stallMs: 30_000 };
 
 /** A URI shown without its query string (blob SAS tokens live there) or user info. */
 export function redactUri(uri: string): string {
@@ -24,29 +39,132 @@ export function redactUri(uri: string): string {
   }
 }
 
-export async function downloadVerified(uri: string, expectedSha256: string, targetFile: string): Promise<void> {
+const inFlight = new Map<string, Promise<void>>();
+
+/** Downloads `uri` to `targetFile` unless the same target is already on its way, then waits for that one. */
+export function downloadVerified(uri: string, expectedSha256: string, targetFile: string, options: DownloadOptions = {}): Promise<void> {
+  const running = inFlight.get(targetFile);
+  if (running) return running;
+  const download = downloadWithRetries(uri, expectedSha256.toLowerCase(), targetFile, { ...DEFAULTS, ...options }).finally(() => inFlight.delete(targetFile));
+  inFlight.set(targetFile, download);
+  return download;
+}
+
+/** Why an attempt ended: worth another try, or final. */
+class Attempt extends Error {
+  constructor(
+    message: string,
+    readonly retry: boolean,
+  ) {
+    super(message);
+  }
+}
+
+async function downloadWithRetries(uri: string, sha256: string, targetFile: string, options: DownloadOptions & typeof DEFAULTS): Promise<void> {
   const shown = redactUri(uri);
+  const partial = `${targetFile}.partial`;
   await mkdir(path.dirname(targetFile), { recursive: true });
-  const partial = `${targetFile}.${randomUUID()}.partial`;
-  const hash = createHash('sha256');
+  const progress = progressReporter(options.onProgress);
+  let lastError = '';
+  for (let attempt = 0; attempt <= options.retries; attempt++) {
+    if (attempt > 0) await sleep(Math.random() * Math.min(options.maxBackoffMs, options.backoffMs * 2 ** (attempt - 1)));
+    try {
+      const actual = await transfer(uri, partial, options.stallMs, progress);
+      if (actual !== sha256) {
+        await rm(partial, { force: true });
+        throw new EdgeInferError('EI_HASH_MISMATCH', [shown, actual, sha256]);
+      }
+      await rename(partial, targetFile);
+      return;
+    } catch (error) {
+      if (isEdgeInferError(error)) throw error;
+      if (!(error instanceof Attempt) || !error.retry) {
+        await rm(partial, { force: true });
+        throw new EdgeInferError('EI_DOWNLOAD_FAILED', [shown, messageOf(error)], error);
+      }
+      lastError = error.message;
+    }
+  }
+  await rm(partial, { force: true });
+  throw new EdgeInferError('EI_DOWNLOAD_FAILED', [shown, `${lastError} (gave up after ${options.retries + 1} attempts)`]);
+}
+
+/**
+ * One request: resumes from the partial file's length when the server answers 206 to a Range request.
+ * Returns the sha256 of the whole file, hashed as the bytes pass (the kept part is hashed first on resume).
+ */
+async function transfer(uri: string, partial: string, stallMs: number, progress: (done: number, total: number) => void): Promise<string> {
+  const have = await stat(partial).then(
+    (s) => s.size,
+    () => 0,
+  );
+  const controller = new AbortController();
+  let stalled = false;
+  let timer = setTimeout(() => ((stalled = true), controller.abort()), stallMs);
+  const touch = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => ((stalled = true), controller.abort()), stallMs);
+  };
+  let response: Response;
   try {
-    const response = await fetch(uri);
-    if (!response.ok || !response.body) throw new Error(`the server answered ${response.status} ${response.statusText}`);
-    const hashing = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
-    await pipeline(response.body, hashing, createWriteStream(partial));
+    response = await fetch(uri, { signal: controller.signal, headers: have > 0 ? { range: `bytes=${have}-` } : {} });
   } catch (error) {
-    await rm(partial, { force: true });
-    throw new EdgeInferError('EI_DOWNLOAD_FAILED', [shown, messageOf(error)], error);
+    clearTimeout(timer);
+    throw new Attempt(stalled ? `no answer for ${stallMs} ms` : messageOf(error), true);
   }
-  const actual = hash.digest('hex');
-  if (actual !== expectedSha256.toLowerCase()) {
-    await rm(partial, { force: true });
-    throw new EdgeInferError('EI_DOWNLOAD_FAILED', [shown, `sha256 is ${actual}, expected ${expectedSha256}`]);
+  try {
+    const resumed = response.status === 206;
+    if (!response.ok || !response.body) {
+      // Server errors and throttling pass; a missing file or a refusal does not.
+      const retry = response.status >= 500 || response.status === 408 || response.status === 429;
+      throw new Attempt(`the server answered ${response.status} ${response.statusText}`, retry);
+    }
+    const start = resumed ? have : 0;
+    const hash = resumed ? await hashOf(partial) : createHash('sha256');
+    const length = Number(response.headers.get('content-length') ?? NaN);
+    const total = start + length;
+    const file = createWriteStream(partial, { flags: resumed ? 'a' : 'w' });
+    let received = 0;
+    try {
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        touch();
+        received += chunk.length;
+        hash.update(chunk);
+        if (!file.write(chunk)) await new Promise<void>((resolve) => file.once('drain', () => resolve()));
+        progress(start + received, total);
+      }
+    } catch (error) {
+      throw new Attempt(stalled ? `no data for ${stallMs} ms` : `the transfer was cut: ${messageOf(error)}`, true);
+    } finally {
+      await new Promise<void>((resolve, reject) => file.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    }
+    if (Number.isFinite(length) && received !== length) throw new Attempt(`the transfer was cut at ${start + received} of ${total} bytes`, true);
+    return hash.digest('hex');
+  } finally {
+    clearTimeout(timer);
   }
-  await rename(partial, targetFile);
+}
+
+/** A hash fed with what the file already holds, to go on from. */
+async function hashOf(file: string): Promise<Hash> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash;
+}
+
+/** Reports each tenth once, not every chunk. */
+function progressReporter(onProgress: ((fraction: number) => void) | undefined): (done: number, total: number) => void {
+  let reported = 0;
+  return (done, total) => {
+    if (!onProgress || !Number.isFinite(total) || total <= 0) return;
+    const tenth = Math.floor((done / total) * 10);
+    if (tenth > reported) {
+      reported = tenth;
+      onProgress(tenth / 10);
+    }
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -5,11 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EdgeInferError } from '../errors.js';
-import { downloadVerified } from './download.js';
+import { downloadVerified, type DownloadOptions } from './download.js';
 import { archiveKind, unpackArchive } from './unpack.js';
 
 export interface ModelLocation {
@@ -25,7 +25,15 @@ export interface LocatedModel {
   sha256?: string;
 }
 
-export async function locateModel(location: ModelLocation, storeDir: string): Promise<LocatedModel> {
+export interface LocateHooks {
+  /** Called when a download starts (not when the store already holds the content). */
+  onDownload?: () => void;
+  /** Called when the content is at hand and is being checked or unpacked. */
+  onVerify?: () => void;
+  download?: DownloadOptions;
+}
+
+export async function locateModel(location: ModelLocation, storeDir: string, hooks: LocateHooks = {}): Promise<LocatedModel> {
   const { uri } = location;
   if (/^https?:\/\//i.test(uri)) {
     if (!location.sha256 || !/^[0-9a-f]{64}$/i.test(location.sha256)) {
@@ -34,12 +42,28 @@ export async function locateModel(location: ModelLocation, storeDir: string): Pr
     const sha256 = location.sha256.toLowerCase();
     const name = path.basename(new URL(uri).pathname) || 'model.onnx';
     const blob = path.join(storeDir, 'blobs', sha256, name);
-    if (!(await exists(blob))) await downloadVerified(uri, sha256, blob);
+    if (!(await exists(blob))) {
+      hooks.onDownload?.();
+      await downloadVerified(uri, sha256, blob, hooks.download);
+    }
+    hooks.onVerify?.();
     return unpackIfArchive(blob, sha256, storeDir);
   }
   const local = uri.startsWith('file:') ? fileURLToPath(uri) : path.resolve(uri);
-  if (!archiveKind(local)) return { path: local, sha256: location.sha256 };
-  return unpackIfArchive(local, await sha256File(local), storeDir);
+  hooks.onVerify?.();
+  const sha256 = await verifiedLocal(local, location.sha256);
+  if (!archiveKind(local)) return { path: local, sha256 };
+  // verifiedLocal always hashes an archive.
+  return unpackIfArchive(local, sha256!, storeDir);
+}
+
+/** A local file is hashed when its sha256 is given (and must match) or when it is an archive to unpack. */
+async function verifiedLocal(file: string, expected: string | undefined): Promise<string | undefined> {
+  const isFile = await stat(file).then((s) => s.isFile(), () => false);
+  if (!isFile || (!expected && !archiveKind(file))) return expected;
+  const actual = await sha256File(file);
+  if (expected && actual !== expected.toLowerCase()) throw new EdgeInferError('EI_HASH_MISMATCH', [file, actual, expected]);
+  return actual;
 }
 
 async function unpackIfArchive(file: string, sha256: string, storeDir: string): Promise<LocatedModel> {

@@ -11,6 +11,7 @@ import type { StatusStore } from '../status/store.js';
 import { installKeyAuth } from './auth.js';
 import { installErrorHandling } from './http-errors.js';
 import { installRequestIdHeaders, requestIdOf } from './request-id.js';
+import { adminRoutes } from './routes/admin.js';
 import { azureMlRoutes } from './routes/azureml.js';
 import { observabilityRoutes } from './routes/observability.js';
 import { oipRoutes } from './routes/oip.js';
@@ -31,6 +32,8 @@ export interface ServiceOptions {
   /** The service's own version, for /v2 and swagger.json. */
   version: string;
   https?: { cert: Buffer; key: Buffer };
+  /** Switches a model to a stored version (the rollback); resolves whether it became active. */
+  activate?: (name: string, version: string) => Promise<boolean>;
 }
 
 declare module 'fastify' {
@@ -62,5 +65,6 @@ export async function buildApp(options: ServiceOptions): Promise<FastifyInstance
   await app.register(observabilityRoutes, options);
   await app.register(azureMlRoutes, options);
   await app.register(oipRoutes, options);
+  await app.register(adminRoutes, options);
   return app;
 }

@@ -17,6 +17,8 @@ export interface ModelStatus {
   sha256: string | null;
   /** When `status` last changed. */
   since: string;
+  /** Download progress from 0 to 1 while `status` is downloading, in steps of a tenth; null otherwise. */
+  progress: number | null;
   error: { code: string; message: string } | null;
 }
 
@@ -34,6 +36,8 @@ export interface RequestCounters {
 
 export interface StatusSnapshot {
   runtime: RuntimeStatus;
+  /** Where the desired state comes from, and why it cannot be used when it cannot. */
+  desired: { source: string; error: string | null };
   models: Record<string, ModelStatus>;
   counters: { requests: Record<string, RequestCounters> };
 }
@@ -42,6 +46,7 @@ export class StatusStore extends EventEmitter<{ change: [] }> {
   readonly #runtime: RuntimeStatus;
   readonly #models = new Map<string, ModelStatus>();
   readonly #requests = new Map<string, RequestCounters>();
+  #desired: StatusSnapshot['desired'] = { source: 'none', error: null };
 
   constructor(runtime: RuntimeStatus) {
     super();
@@ -59,11 +64,17 @@ export class StatusStore extends EventEmitter<{ change: [] }> {
       requestedTarget: null,
       sha256: null,
       error: null,
+      progress: null,
       ...current,
       ...patch,
       since: current && (patch.status === undefined || patch.status === current.status) ? current.since : new Date().toISOString(),
     };
     this.#models.set(name, next);
+    this.emit('change');
+  }
+
+  setDesired(source: string, error: string | null): void {
+    this.#desired = { source, error };
     this.emit('change');
   }
 
@@ -86,6 +97,7 @@ export class StatusStore extends EventEmitter<{ change: [] }> {
   snapshot(): StatusSnapshot {
     return {
       runtime: structuredClone(this.#runtime),
+      desired: { ...this.#desired },
       models: Object.fromEntries([...this.#models].map(([name, status]) => [name, { ...status }])),
       counters: { requests: Object.fromEntries([...this.#requests].map(([name, c]) => [name, { ...c }])) },
     };

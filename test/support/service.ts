@@ -9,8 +9,11 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createLogger } from '../../src/log.js';
 import { BUNDLED_MODEL } from '../../src/models/bundled.js';
-import { deployModel, type ModelSpec } from '../../src/models/deploy.js';
+import { deployModel, type DeployContext, type ModelSpec } from '../../src/models/deploy.js';
+import type { DownloadOptions } from '../../src/models/download.js';
+import { Reconciler } from '../../src/models/reconciler.js';
 import { ModelRegistry } from '../../src/models/registry.js';
+import { ModelStore } from '../../src/models/store.js';
 import { buildApp } from '../../src/server/app.js';
 import { createMetrics } from '../../src/status/metrics.js';
 import { StatusStore } from '../../src/status/store.js';
@@ -21,42 +24,59 @@ export interface TestService {
   registry: ModelRegistry;
   status: StatusStore;
   storeDir: string;
-  deploy(spec: Omit<ModelSpec, 'session'>): Promise<boolean>;
+  store: ModelStore;
+  reconciler: Reconciler;
+  deploy(spec: ModelSpec): Promise<boolean>;
   close(): Promise<void>;
 }
 
 export interface TestServiceOptions {
   /** Models to deploy before the service is handed over; the bundled face detector when unset. */
-  models?: Array<Omit<ModelSpec, 'session'>>;
+  models?: ModelSpec[];
+  /** A store folder to reuse (a restart); a new temporary one when unset. */
+  storeDir?: string;
+  download?: DownloadOptions;
   defaultModel?: string;
   keys?: string[];
   maxBody?: number;
   corsOrigins?: string[];
 }
 
-export const bundledFace: Omit<ModelSpec, 'session'> = BUNDLED_MODEL;
+export const bundledFace: ModelSpec = BUNDLED_MODEL;
 
 export async function startService(options: TestServiceOptions = {}): Promise<TestService> {
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const status = new StatusStore({ version: 'test', onnxruntime: 'test', startedAt: new Date().toISOString(), targets: { cpu: 'available' } });
   const metrics = createMetrics(status);
   const registry = new ModelRegistry(() => undefined);
-  const storeDir = await mkdtemp(path.join(tmpdir(), 'edge-infer-store-'));
+  const storeDir = options.storeDir ?? (await mkdtemp(path.join(tmpdir(), 'edge-infer-store-')));
+  const store = new ModelStore(storeDir);
+  await store.open();
+  const context: DeployContext = {
+    registry,
+    status,
+    store,
+    log,
+    targets: { cpu: true, gpu: false, fpga: false },
+    download: options.download ?? { backoffMs: 20, stallMs: 1000, retries: 3 },
+    onSwap: (name) => metrics.swaps.inc({ model: name }),
+  };
+  const reconciler = new Reconciler(context, bundledFace);
   const models = options.models ?? [bundledFace];
   const app = await buildApp({
     registry,
     status,
     metrics,
     log,
-    defaultModel: () => options.defaultModel ?? models[0]?.name,
+    defaultModel: () => options.defaultModel ?? reconciler.defaultModel() ?? models[0]?.name,
+    activate: (name, version) => reconciler.activate(name, version),
     keys: options.keys ?? [],
     maxBody: options.maxBody ?? 16 * 1024 * 1024,
     corsOrigins: options.corsOrigins ?? [],
     version: 'test',
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
-  const deploy = (spec: Omit<ModelSpec, 'session'>) =>
-    deployModel({ ...spec, session: { target: 'cpu' } }, { registry, status, storeDir, log, onSwap: (name) => metrics.swaps.inc({ model: name }) });
+  const deploy = (spec: ModelSpec) => deployModel(spec, context);
   for (const spec of models) await deploy(spec);
   const { port } = app.server.address() as AddressInfo;
   return {
@@ -65,8 +85,11 @@ export async function startService(options: TestServiceOptions = {}): Promise<Te
     registry,
     status,
     storeDir,
+    store,
+    reconciler,
     deploy,
     close: async () => {
+      await reconciler.settled();
       await app.close();
       registry.close();
     },

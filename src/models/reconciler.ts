@@ -1,0 +1,141 @@
+/**
+ * Compares the desired state with what runs and takes the steps between, like a Kubernetes controller:
+ * each slot's deploys run one at a time, the newest desired spec wins over any still queued, and every step
+ * is safe to repeat or to cut short (a restart mid-way serves the last good version from the store).
+ */
+import { checkSlot, type DesiredState, type ModelSlot } from '../config/desired-state.js';
+import { EdgeInferError } from '../errors.js';
+import { deployModel, type DeployContext, type ModelSpec } from './deploy.js';
+
+export class Reconciler {
+  readonly #context: DeployContext;
+  /** Served while the desired state names no model. */
+  readonly #fallback: ModelSpec;
+  /** What each slot was last asked to run, as a comparable key: a repeat of the same desired state is a no-op. */
+  readonly #asked = new Map<string, string>();
+  /** What each slot runs now (or last tried), as the same key. */
+  readonly #running = new Map<string, string>();
+  readonly #queue = new Map<string, ModelSpec>();
+  readonly #work = new Map<string, Promise<void>>();
+  #defaultModel: string | undefined;
+  /** The slots the desired state names; undefined before the first one, when restored slots wait to be judged. */
+  #wanted: Set<string> | undefined;
+
+  constructor(context: DeployContext, fallback: ModelSpec) {
+    this.#context = context;
+    this.#fallback = fallback;
+  }
+
+  /** The slot `/score` answers for: the desired `defaultModel`, else the first slot. */
+  defaultModel(): string | undefined {
+    return this.#defaultModel;
+  }
+
+  /**
+   * Serves the versions the store last served, from disk, before any desired state arrives: after a restart
+   * the module answers at once, with no network. Resolves when they are loaded (or failed).
+   */
+  async restore(): Promise<void> {
+    const actives = Object.entries(this.#context.store.actives());
+    if (actives.length > 0 && !this.#defaultModel) this.#defaultModel = actives[0]![0];
+    await Promise.all(
+      actives.map(([name, stored]) => {
+        const spec: ModelSpec = { name, version: stored.version, uri: stored.path, sha256: stored.sha256, settings: stored.settings };
+        return this.#enqueue(spec);
+      }),
+    );
+  }
+
+  /** Takes a whole desired state (a file, or a twin after merging its patches). */
+  apply(desired: DesiredState): void {
+    const named = Object.entries(desired.models);
+    const specs: Array<[string, ModelSpec | string]> = named.length > 0 ? named.map(([name, slot]) => [name, specOf(name, slot)]) : [[this.#fallback.name, this.#fallback]];
+    const wanted = new Set(specs.map(([name]) => name));
+    this.#wanted = wanted;
+    for (const name of new Set([...this.#asked.keys(), ...this.#running.keys(), ...this.#context.registry.slots()])) {
+      if (!wanted.has(name)) this.#remove(name);
+    }
+    for (const [name, spec] of specs) {
+      if (typeof spec === 'string') {
+        // The version serving (if any) goes on; the status says what to fix in the desired state.
+        this.#asked.delete(name);
+        const error = new EdgeInferError('EI_DESIRED_INVALID', [spec]);
+        this.#context.status.updateModel(name, { status: 'failed', error: { code: error.code, message: error.message } });
+        continue;
+      }
+      const key = specKey(spec);
+      if (this.#asked.get(name) === key) continue;
+      this.#asked.set(name, key);
+      if (this.#running.get(name) === key && this.#context.registry.active(name)) continue;
+      void this.#enqueue(spec);
+    }
+    this.#defaultModel = desired.defaultModel && wanted.has(desired.defaultModel) ? desired.defaultModel : specs[0]![0];
+  }
+
+  /** Switches a slot to a version the store still holds: the rollback. Stays until the desired state changes. */
+  async activate(name: string, version: string): Promise<boolean> {
+    const stored = this.#context.store.versions(name);
+    const found = stored.find((v) => v.version === version);
+    if (!found) throw new EdgeInferError('EI_VERSION_NOT_STORED', [name, version, stored.map((v) => v.version).join(', ') || '(none)']);
+    await this.#enqueue({ name, version: found.version, uri: found.path, sha256: found.sha256, settings: found.settings });
+    return this.#context.registry.active(name)?.version === version;
+  }
+
+  /** Resolves when no deploy is running or queued (tests and shutdown). */
+  async settled(): Promise<void> {
+    while (this.#work.size > 0) await Promise.all(this.#work.values());
+  }
+
+  /** Runs `spec` after the slot's current deploy; a newer spec queued meanwhile replaces it. */
+  #enqueue(spec: ModelSpec): Promise<void> {
+    this.#queue.set(spec.name, spec);
+    const running = this.#work.get(spec.name);
+    if (running) return running;
+    const work = (async () => {
+      for (let next = this.#queue.get(spec.name); next; next = this.#queue.get(spec.name)) {
+        this.#queue.delete(spec.name);
+        this.#running.set(spec.name, specKey(next));
+        await deployModel(next, this.#context);
+        // Removed from the desired state while it loaded: it must not stay behind.
+        if (this.#wanted && !this.#wanted.has(spec.name)) this.#remove(spec.name);
+      }
+    })().finally(() => this.#work.delete(spec.name));
+    this.#work.set(spec.name, work);
+    return work;
+  }
+
+  #remove(name: string): void {
+    this.#asked.delete(name);
+    this.#running.delete(name);
+    this.#queue.delete(name);
+    this.#context.registry.remove(name);
+    this.#context.status.removeModel(name);
+    void this.#context.store.forget(name);
+  }
+}
+
+/** A desired slot as a deploy spec, or the problem that keeps it from being one. */
+function specOf(name: string, slot: unknown): ModelSpec | string {
+  const checked = checkSlot(name, slot);
+  return typeof checked === 'string' ? checked : toSpec(name, checked);
+}
+
+function toSpec(name: string, slot: ModelSlot): ModelSpec {
+  const { version, uri, sha256, target, fallback, threads, model, image, postprocess } = slot;
+  const settings = Object.fromEntries(Object.entries({ model, image, postprocess }).filter(([, v]) => v !== undefined));
+  return {
+    name,
+    version,
+    uri,
+    ...(sha256 ? { sha256: sha256.toLowerCase() } : {}),
+    ...(Object.keys(settings).length > 0 ? { settings } : {}),
+    ...(target ? { target } : {}),
+    ...(fallback ? { fallback } : {}),
+    ...(threads ? { threads } : {}),
+  };
+}
+
+/** Two specs with the same key run the same thing: same version, same content (or place), same settings. */
+function specKey(spec: ModelSpec): string {
+  return JSON.stringify([spec.version, spec.sha256 ?? spec.uri, spec.settings ?? {}, spec.target ?? 'cpu', spec.fallback ?? 'cpu', spec.threads ?? 0]);
+}

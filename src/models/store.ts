@@ -1,0 +1,130 @@
+/**
+ * The store's memory (contract section 10): for each model, the version that was last verified and served
+ * and the ones before it, so that a restart serves them at once without the network and `activate` can roll
+ * back. Content lives under `blobs/<sha256>/` and `packages/<sha256>/` (see locate.ts); this file keeps
+ * `state.json`, written atomically, and removes content no kept version points at.
+ */
+import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ModelSettings } from './manifest.js';
+
+export interface StoredVersion {
+  version: string;
+  /** The content's sha256; absent for a model read in place (a local file or folder). */
+  sha256?: string;
+  /** The located file or package folder, ready to load with no download. */
+  path: string;
+  settings?: ModelSettings;
+}
+
+interface StoredModel {
+  active: StoredVersion;
+  /** Most recent first. */
+  previous: StoredVersion[];
+}
+
+interface StateFile {
+  models: Record<string, StoredModel>;
+}
+
+const STATE_FILE = 'state.json';
+const CONTENT_FOLDERS = ['blobs', 'packages'];
+
+export class ModelStore {
+  readonly dir: string;
+  readonly #keepPrevious: number;
+  #state: StateFile = { models: {} };
+  #writing: Promise<void> = Promise.resolve();
+  /** Content a deploy is fetching or loading, which no state entry names yet: garbage collection leaves it. */
+  readonly #pinned = new Map<string, number>();
+
+  /** @param keepPrevious versions kept per model besides the active one (rollback depth). */
+  constructor(dir: string, keepPrevious = 2) {
+    this.dir = dir;
+    this.#keepPrevious = keepPrevious;
+  }
+
+  /** Reads state.json; a missing file is an empty store. Returns a problem to report when the file is unreadable. */
+  async open(): Promise<string | undefined> {
+    let text: string;
+    try {
+      text = await readFile(path.join(this.dir, STATE_FILE), 'utf8');
+    } catch {
+      return undefined;
+    }
+    try {
+      const parsed = JSON.parse(text) as StateFile;
+      this.#state = { models: parsed.models ?? {} };
+      return undefined;
+    } catch (error) {
+      return `${STATE_FILE} is unreadable (${(error as Error).message}); starting without stored versions`;
+    }
+  }
+
+  /** The last active version of each model. */
+  actives(): Record<string, StoredVersion> {
+    return Object.fromEntries(Object.entries(this.#state.models).map(([name, m]) => [name, m.active]));
+  }
+
+  /** Every kept version of a model, the active one first. */
+  versions(name: string): StoredVersion[] {
+    const model = this.#state.models[name];
+    return model ? [model.active, ...model.previous] : [];
+  }
+
+  /** Records a version as the one serving `name`; the one before becomes the first previous. */
+  async recordActive(name: string, version: StoredVersion): Promise<void> {
+    const model = this.#state.models[name];
+    const earlier = model ? [model.active, ...model.previous] : [];
+    const previous = earlier.filter((v) => v.version !== version.version).slice(0, this.#keepPrevious);
+    this.#state.models[name] = { active: version, previous };
+    await this.#save();
+  }
+
+  /** Keeps `sha256`'s content while `work` runs, whatever the state file says. */
+  async pinned<T>(sha256: string | undefined, work: () => Promise<T>): Promise<T> {
+    if (!sha256) return work();
+    this.#pinned.set(sha256, (this.#pinned.get(sha256) ?? 0) + 1);
+    try {
+      return await work();
+    } finally {
+      const count = this.#pinned.get(sha256)! - 1;
+      if (count === 0) this.#pinned.delete(sha256);
+      else this.#pinned.set(sha256, count);
+    }
+  }
+
+  async forget(name: string): Promise<void> {
+    if (!(name in this.#state.models)) return;
+    delete this.#state.models[name];
+    await this.#save();
+  }
+
+  /** Saves atomically (a whole new file renamed over the old), then removes unreferenced content. */
+  #save(): Promise<void> {
+    const snapshot = JSON.stringify(this.#state, null, 2);
+    this.#writing = this.#writing.then(async () => {
+      const file = path.join(this.dir, STATE_FILE);
+      await writeFile(`${file}.tmp`, snapshot);
+      await rename(`${file}.tmp`, file);
+      await this.#collectGarbage();
+    });
+    return this.#writing;
+  }
+
+  /** Content no kept version points at goes; what a kept (so possibly draining) version uses stays. */
+  async #collectGarbage(): Promise<void> {
+    const kept = new Set(
+      Object.values(this.#state.models)
+        .flatMap((m) => [m.active, ...m.previous])
+        .map((v) => v.sha256)
+        .filter(Boolean),
+    );
+    for (const folder of CONTENT_FOLDERS) {
+      const entries = await readdir(path.join(this.dir, folder)).catch(() => [] as string[]);
+      for (const entry of entries) {
+        if (/^[0-9a-f]{64}$/.test(entry) && !kept.has(entry) && !this.#pinned.has(entry)) await rm(path.join(this.dir, folder, entry), { recursive: true, force: true });
+      }
+    }
+  }
+}
