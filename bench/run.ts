@@ -1,21 +1,20 @@
 /**
  * `npm run bench`: the same model with the same session options, side by side in one run, on this machine:
  * in-process session.run, a bare node:http OIP server (the floor for any Node HTTP service), the service's OIP
- * binary route, /score with an image and /score with JSON. Prints a table with the ratios against the targets
- * and writes it to bench/results.md.
+ * binary route, /score with an image and /score with JSON; then the lifecycle figures (lifecycle.ts). Prints
+ * the tables with the ratios against the targets and writes them to bench/results.md.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { loadOnnxModel } from '../src/engine/onnx-session.js';
 import { BUNDLED_MODEL } from '../src/models/bundled.js';
 import { loadModelVersion } from '../src/models/model-version.js';
 import { readModelPackage } from '../src/models/package.js';
+import { freePort, startChild } from './children.js';
+import { lifecycleBench } from './lifecycle.js';
 import { concurrentRate, httpRate, post, sequentialLatency, type HttpCall, type Latency } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -53,24 +52,6 @@ function nested(data: Float32Array, shape: number[]): unknown {
   const build = (depth: number): unknown =>
     depth === shape.length - 1 ? Array.from(data.subarray(offset, (offset += shape[depth]!))) : Array.from({ length: shape[depth]! }, () => build(depth + 1));
   return build(0);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Starts a child and waits for the first stdout line that satisfies `ready`. */
-async function startChild(args: string[], ready: (line: string) => boolean): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (l) => ready(l) && resolve(l));
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
-  });
-  return { child, line };
 }
 
 async function measureHttp(name: string, call: HttpCall): Promise<Row> {
@@ -165,6 +146,7 @@ async function main(): Promise<void> {
     `| OIP binary ${CLIENTS}-client req/s, service / bare server | ${fmt(rateRatio, 3)}x | ≥ 0.95x | ${verdict(rateRatio >= 0.95)} |`,
     `| image ${CLIENTS}-client req/s, service / in-process work | ${fmt(imageRatio, 3)}x | ≥ 0.90x | ${verdict(imageRatio >= 0.9)} |`,
     ``,
+    ...(await lifecycleBench()),
   ];
   const table = lines.join('\n');
   process.stdout.write(`${table}\n`);

