@@ -6,6 +6,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
+import { activateCommand } from './cli/activate.js';
 import { watchDesiredFile } from './config/desired-file.js';
 import type { DesiredState } from './config/desired-state.js';
 import { parseSettings, USAGE, type Settings } from './config/settings.js';
@@ -33,6 +34,10 @@ function desiredFromFlags(settings: Settings): DesiredState {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'activate') {
+    process.exitCode = await activateCommand(process.argv.slice(3), process.env, (line) => process.stdout.write(`${line}\n`));
+    return;
+  }
   let settings: Settings | 'help';
   try {
     settings = parseSettings(process.argv.slice(2), process.env);
@@ -59,7 +64,15 @@ async function main(): Promise<void> {
   const storeProblem = await store.open();
   if (storeProblem) log.warn(storeProblem);
   const reconciler = new Reconciler(
-    { registry, status, store, log, targets: { cpu: true, gpu: false, fpga: false }, onSwap: (name) => metrics.swaps.inc({ model: name }) },
+    {
+      registry,
+      status,
+      store,
+      log,
+      targets: { cpu: true, gpu: false, fpga: false },
+      download: { network: settings.ca ? { ca: settings.ca } : {} },
+      onSwap: (name) => metrics.swaps.inc({ model: name }),
+    },
     { ...BUNDLED_MODEL, target: settings.target, ...(settings.threads ? { threads: settings.threads } : {}) },
   );
 

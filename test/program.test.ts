@@ -88,7 +88,7 @@ test('bad settings stop start-up with a message that names the setting', async (
   t.regex(help.stdout, /--model PATH_OR_URI/);
 });
 
-test('--desired FILE is watched: a new version swaps in, a broken file is reported, a restart serves offline', async (t) => {
+test('--desired FILE is watched: a new version swaps in, activate rolls back, a broken file is reported, a restart serves offline', async (t) => {
   const bytes = await readFile(ocrClassifierPath);
   const server = createServer((_request, response) => response.end(bytes));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -112,10 +112,19 @@ test('--desired FILE is watched: a new version swaps in, a broken file is report
     t.is((await fetch(`${program.url}/v2/models/face/ready`)).status, 404, 'a desired state that names models does not serve the bundled one');
     await write('2');
     await until(program.url, (s) => s.models.direction?.version === '2');
+    // The rollback from a shell: `edge-infer activate`.
+    const port = new URL(program.url).port;
+    const rolledBack = await runProgram(['activate', 'direction', '1', '--port', port]);
+    t.is(rolledBack.code, 0, rolledBack.stdout);
+    t.regex(rolledBack.stdout, /now serves version 1/);
+    t.is((await statusOf(program.url)).models.direction?.version, '1');
+    const refused = await runProgram(['activate', 'direction', '9', '--port', port]);
+    t.is(refused.code, 1);
+    t.regex(refused.stdout, /EI_VERSION_NOT_STORED/);
     await writeFile(desired, '{ "models": ');
     const broken = await until(program.url, (s) => s.desired.error !== null);
     t.regex(broken.desired.error!, /not valid JSON/);
-    t.is(broken.models.direction?.version, '2', 'the running version goes on');
+    t.is(broken.models.direction?.version, '1', 'the running version (the rollback) goes on');
     await write('2');
   } finally {
     t.is(await program.stop(), 0);
@@ -124,7 +133,8 @@ test('--desired FILE is watched: a new version swaps in, a broken file is report
   // No server any more: the same store and desired state serve at once.
   const again = await startProgram(['--store', path.join(dir, 'store'), '--desired', desired]);
   try {
-    const status = await until(again.url, (s) => s.models.direction?.status === 'active');
+    // The store serves what served last (1, the rollback) at once; the desired state then moves it to 2.
+    const status = await until(again.url, (s) => s.models.direction?.status === 'active' && s.models.direction.version === '2');
     t.is(status.models.direction?.version, '2');
     t.is((await fetch(`${again.url}/v2/models/direction/ready`)).status, 200);
   } finally {

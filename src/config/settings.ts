@@ -17,6 +17,8 @@ export interface Settings {
   tls?: { cert: Buffer; key: Buffer };
   /** `--desired FILE`: the desired state, watched for changes. */
   desired?: string;
+  /** Extra CA certificates (PEM) trusted for downloads. */
+  ca?: Buffer;
   /** Versions kept per model besides the active one, for rollback. */
   keepVersions: number;
   /** `--model PATH_OR_URI`: serve this instead of the bundled detector. */
@@ -26,8 +28,10 @@ export interface Settings {
 }
 
 export const USAGE = `Usage: edge-infer [options]
+       edge-infer activate NAME VERSION [--port N] [--keys-file FILE]   (roll a running module back)
 
   --desired FILE         EDGE_INFER_DESIRED    the desired state (twin schema), watched for changes
+  --ca-file FILE         EDGE_INFER_CA_FILE    extra CA certificates (PEM) for downloads; https_proxy/no_proxy apply
   --keep-versions N      EDGE_INFER_KEEP_VERSIONS  versions kept per model for rollback (default 2)
   --model PATH_OR_URI    serve this model (.onnx, package folder, .tar.gz/.zip, file:// or http(s)://)
   --name NAME            the slot name for --model (default: the file's base name)
@@ -87,6 +91,7 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
         model: { type: 'string' },
         desired: { type: 'string' },
         'keep-versions': { type: 'string' },
+        'ca-file': { type: 'string' },
         name: { type: 'string' },
         sha256: { type: 'string' },
         port: { type: 'string' },
@@ -119,6 +124,7 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
   }
   const desired = values.desired ?? env.EDGE_INFER_DESIRED;
   if (desired && values.model) throw new EdgeInferError('EI_CONFIG_INVALID', ['--desired and --model exclude each other: name the model in the desired file']);
+  const caFile = values['ca-file'] ?? env.EDGE_INFER_CA_FILE;
   const threads = values.threads ?? env.EDGE_INFER_THREADS;
   const logLevel = values['log-level'] ?? env.LOG_LEVEL ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
@@ -138,6 +144,7 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
     ...(values.model ? { model: { uri: values.model, name: values.name ?? slotNameOf(values.model), sha256: values.sha256 } } : {}),
     target,
     ...(desired ? { desired } : {}),
+    ...(caFile ? { ca: readSetting('--ca-file', caFile) } : {}),
     keepVersions: parseInteger('--keep-versions', values['keep-versions'] ?? env.EDGE_INFER_KEEP_VERSIONS ?? '2', 0, 100),
     ...(threads !== undefined ? { threads: parseInteger('--threads', threads, 1, 256) } : {}),
   };

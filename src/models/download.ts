@@ -11,6 +11,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import fetch, { type Response } from 'node-fetch';
 import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
+import { agentFor, type NetworkSettings } from './http-agent.js';
 
 export interface DownloadOptions {
   /** Attempts after the first. */
@@ -22,6 +23,8 @@ export interface DownloadOptions {
   stallMs?: number;
   /** Called with 0.1, 0.2, ... 1 as the download crosses each tenth (when the size is known). */
   onProgress?: (fraction: number) => void;
+  /** Proxy (from the environment) and CA bundle. */
+  network?: NetworkSettings;
 }
 
 const DEFAULTS = { retries: 5, backoffMs: 1000, maxBackoffMs: 60_000, stallMs: 30_000 };
@@ -69,7 +72,7 @@ async function downloadWithRetries(uri: string, sha256: string, targetFile: stri
   for (let attempt = 0; attempt <= options.retries; attempt++) {
     if (attempt > 0) await sleep(Math.random() * Math.min(options.maxBackoffMs, options.backoffMs * 2 ** (attempt - 1)));
     try {
-      const actual = await transfer(uri, partial, options.stallMs, progress);
+      const actual = await transfer(uri, partial, options.stallMs, progress, options.network);
       if (actual !== sha256) {
         await rm(partial, { force: true });
         throw new EdgeInferError('EI_HASH_MISMATCH', [shown, actual, sha256]);
@@ -93,7 +96,13 @@ async function downloadWithRetries(uri: string, sha256: string, targetFile: stri
  * One request: resumes from the partial file's length when the server answers 206 to a Range request.
  * Returns the sha256 of the whole file, hashed as the bytes pass (the kept part is hashed first on resume).
  */
-async function transfer(uri: string, partial: string, stallMs: number, progress: (done: number, total: number) => void): Promise<string> {
+async function transfer(
+  uri: string,
+  partial: string,
+  stallMs: number,
+  progress: (done: number, total: number) => void,
+  network: NetworkSettings | undefined,
+): Promise<string> {
   const have = await stat(partial).then(
     (s) => s.size,
     () => 0,
@@ -107,7 +116,7 @@ async function transfer(uri: string, partial: string, stallMs: number, progress:
   };
   let response: Response;
   try {
-    response = await fetch(uri, { signal: controller.signal, headers: have > 0 ? { range: `bytes=${have}-` } : {} });
+    response = await fetch(uri, { signal: controller.signal, agent: agentFor(uri, network), headers: have > 0 ? { range: `bytes=${have}-` } : {} });
   } catch (error) {
     clearTimeout(timer);
     throw new Attempt(stalled ? `no answer for ${stallMs} ms` : messageOf(error), true);
