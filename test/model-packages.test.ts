@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { symlink } from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import test from 'ava';
 import sharp from 'sharp';
 import { ocrClassifierPath, postImage, postJson } from './support/fixtures.js';
@@ -134,4 +135,21 @@ test('packages that cannot be used fail with a code that says why, and the serve
     const response = await postImage(`${service.url}/models/steady/score`, await textImage(false), 'image/png');
     t.is(response.status, 200);
   }
+});
+
+test('an archive that expands past the size limit is refused, zip and tar alike', async (t) => {
+  const { unpackArchive } = await import('../src/models/unpack.js');
+  const folder = await makePackageFolder({ write: { 'big.txt': 'x'.repeat(64 * 1024) } });
+  for (const archive of [await tarGz(folder, ['big.txt']), await zip(folder, ['big.txt'])]) {
+    const error = await t.throwsAsync(unpackArchive(archive, `${archive}.out`, 4096));
+    t.is((error as { code?: string }).code, 'EI_UNPACK_FAILED');
+    t.regex(error!.message, /expands to more than 4096 bytes/);
+    await t.throwsAsync(readdir(`${archive}.out`), undefined, 'nothing is left behind');
+  }
+});
+
+test('a file:// URI serves a package in place, as on an air-gapped device', async (t) => {
+  const folder = await makePackageFolder({ copy: { 'cls.onnx': ocrClassifierPath }, write: { 'edge-infer.json': { image: CLASSIFIER_SETTINGS.image } } });
+  t.true(await service.deploy({ name: 'airgapped', version: '1', uri: pathToFileURL(folder).href }));
+  t.is((await postImage(`${service.url}/models/airgapped/score`, await textImage(false), 'image/png')).status, 200);
 });
