@@ -45,14 +45,6 @@ export function dtypeInfo(dtype: string): DtypeInfo | undefined {
   return DTYPES[dtype];
 }
 
-export function isSupportedDtype(dtype: string): boolean {
-  return dtype in DTYPES;
-}
-
-export function supportedDtypes(): string[] {
-  return Object.keys(DTYPES);
-}
-
 export function toOipDatatype(dtype: string): string {
   return DTYPES[dtype]?.oip ?? dtype.toUpperCase();
 }

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { access, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EdgeInferError } from '../errors.js';
@@ -40,9 +40,10 @@ export async function locateModel(location: ModelLocation, storeDir: string, hoo
       throw new EdgeInferError('EI_CONFIG_INVALID', [`a model downloaded over http(s) needs its sha256 (64 hex characters) to be checked against`]);
     }
     const sha256 = location.sha256.toLowerCase();
-    const name = path.basename(new URL(uri).pathname) || 'model.onnx';
-    const blob = path.join(storeDir, 'blobs', sha256, name);
-    if (!(await exists(blob))) {
+    // Content the store holds is used whatever URI or file name it came under: the hash names it.
+    const held = await storedBlob(storeDir, sha256);
+    const blob = held ?? path.join(storeDir, 'blobs', sha256, path.basename(new URL(uri).pathname) || 'model.onnx');
+    if (!held) {
       hooks.onDownload?.();
       await downloadVerified(uri, sha256, blob, hooks.download);
     }
@@ -77,6 +78,14 @@ export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest('hex');
+}
+
+/** The complete file under `blobs/<sha256>/`, if a download of it finished before. */
+async function storedBlob(storeDir: string, sha256: string): Promise<string | undefined> {
+  const folder = path.join(storeDir, 'blobs', sha256);
+  const entries = await readdir(folder).catch(() => [] as string[]);
+  const complete = entries.find((entry) => !entry.endsWith('.partial'));
+  return complete === undefined ? undefined : path.join(folder, complete);
 }
 
 async function exists(file: string): Promise<boolean> {

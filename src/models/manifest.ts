@@ -79,11 +79,6 @@ export function findSettingsProblem(value: unknown): string | undefined {
   return `${first.path || '/'}: ${first.message}`;
 }
 
-/** Inline settings override the package's own, field by field at the top level. */
-export function mergeSettings(packaged: ModelSettings, inline: ModelSettings | undefined): ModelSettings {
-  return { ...packaged, ...inline };
-}
-
 /** Per-channel numbers in any accepted form, spread to `channels` values. */
 export function channelNumbers(value: number | string | number[] | undefined, fallback: number, channels = 3): number[] {
   if (value === undefined) return new Array<number>(channels).fill(fallback);
