@@ -72,6 +72,7 @@ async function main(): Promise<void> {
       targets: { cpu: true, gpu: false, fpga: false },
       download: { network: settings.ca ? { ca: settings.ca } : {} },
       onSwap: (name) => metrics.swaps.inc({ model: name }),
+      onDownloaded: (ok) => metrics.downloads.inc({ result: ok ? 'verified' : 'failed' }),
     },
     { ...BUNDLED_MODEL, target: settings.target, ...(settings.threads ? { threads: settings.threads } : {}) },
   );

@@ -125,6 +125,9 @@ test.serial('failures leave the running version serving and say what to fix', as
       t.is(status.version, '1', 'version 1 still answers');
       t.is(await faces(service), 3);
     }
+    const metrics = await (await fetch(`${service.url}/metrics`)).text();
+    t.regex(metrics, /edge_infer_downloads_total\{result="verified"\} [1-9]/);
+    t.regex(metrics, /edge_infer_downloads_total\{result="failed"\} [1-9]/);
     // Verified but unusable content waits for the next garbage collection, which runs on the next activation.
     service.reconciler.apply({ models: { face: servedFace('good', '9') } });
     await service.reconciler.settled();

@@ -40,6 +40,8 @@ export interface DeployContext {
   download?: DownloadOptions;
   /** Called after each successful switch (metrics). */
   onSwap?: (name: string) => void;
+  /** Called when a download ends, with whether its content was verified (metrics). */
+  onDownloaded?: (ok: boolean) => void;
 }
 
 /** Never throws: the outcome is in the status store. Returns whether the version became active. */
@@ -49,6 +51,7 @@ export async function deployModel(spec: ModelSpec, context: DeployContext): Prom
   if (!registry.active(spec.name)) registry.expect(spec.name);
   status.updateModel(spec.name, { status: 'pending', desiredVersion: spec.version, requestedTarget, error: null, progress: null });
   const started = performance.now();
+  let downloading = false;
   try {
     const target = runnableTarget(spec, context.targets);
     const located = await store.pinned(spec.sha256?.toLowerCase(), () =>
@@ -57,8 +60,15 @@ export async function deployModel(spec: ModelSpec, context: DeployContext): Prom
           ...context.download,
           onProgress: (progress) => status.updateModel(spec.name, { status: 'downloading', progress }),
         },
-        onDownload: () => status.updateModel(spec.name, { status: 'downloading', progress: 0 }),
-        onVerify: () => status.updateModel(spec.name, { status: 'verifying', progress: null }),
+        onDownload: () => {
+          downloading = true;
+          status.updateModel(spec.name, { status: 'downloading', progress: 0 });
+        },
+        onVerify: () => {
+          if (downloading) context.onDownloaded?.(true);
+          downloading = false;
+          status.updateModel(spec.name, { status: 'verifying', progress: null });
+        },
       }),
     );
     status.updateModel(spec.name, { status: 'loading' });
@@ -77,6 +87,7 @@ export async function deployModel(spec: ModelSpec, context: DeployContext): Prom
       .catch((error: unknown) => log.warn({ model: spec.name, err: error }, 'the store state could not be saved; a restart will not find this version'));
     return true;
   } catch (error) {
+    if (downloading) context.onDownloaded?.(false);
     const code = isEdgeInferError(error) ? error.code : 'EI_INTERNAL';
     status.updateModel(spec.name, { status: 'failed', progress: null, error: { code, message: messageOf(error) } });
     log.error({ model: spec.name, version: spec.version, code, err: error }, 'model version failed; the previous version, if any, keeps serving');

@@ -12,6 +12,7 @@ export interface Metrics {
   readonly requestSeconds: client.Histogram<'route' | 'model'>;
   readonly inferenceSeconds: client.Histogram<'model' | 'version'>;
   readonly swaps: client.Counter<'model'>;
+  readonly downloads: client.Counter<'result'>;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -45,6 +46,12 @@ export function createMetrics(status: StatusStore): Metrics {
       name: 'edge_infer_model_swaps_total',
       help: 'Versions made active, by model',
       labelNames: ['model'],
+      registers: [registry],
+    }),
+    downloads: new client.Counter({
+      name: 'edge_infer_downloads_total',
+      help: 'Model downloads that ended, by result: verified, or failed (after its retries)',
+      labelNames: ['result'],
       registers: [registry],
     }),
   };

@@ -60,6 +60,7 @@ export async function startService(options: TestServiceOptions = {}): Promise<Te
     targets: { cpu: true, gpu: false, fpga: false },
     download: options.download ?? { backoffMs: 20, stallMs: 1000, retries: 3 },
     onSwap: (name) => metrics.swaps.inc({ model: name }),
+    onDownloaded: (ok) => metrics.downloads.inc({ result: ok ? 'verified' : 'failed' }),
   };
   const reconciler = new Reconciler(context, bundledFace);
   const models = options.models ?? [bundledFace];
