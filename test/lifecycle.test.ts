@@ -135,6 +135,18 @@ test.serial('failures leave the running version serving and say what to fix', as
     t.deepEqual(await storeFiles(service), [`blobs/${sha256(faceBytes)}/good.onnx`], 'nothing of the failed versions stays in the store');
   }));
 
+test.serial('a failed download is tried again when the same desired state is applied again', async (t) =>
+  withService(async (service) => {
+    const slot = { version: '1', uri: `${files.url}/later.onnx`, sha256: sha256(faceBytes) };
+    service.reconciler.apply({ models: { later: slot } });
+    await service.reconciler.settled();
+    t.is(service.status.model('later')?.error?.code, 'EI_DOWNLOAD_FAILED');
+    files.files.set('/later.onnx', { body: faceBytes });
+    service.reconciler.apply({ models: { later: slot } });
+    await service.reconciler.settled();
+    t.is(service.status.model('later')?.status, 'active');
+  }));
+
 test.serial('content is downloaded once: two slots share a download, a known sha256 is never fetched again', async (t) =>
   withService(async (service) => {
     const slot = servedFace('shared', '1');
@@ -185,7 +197,7 @@ test.serial('a restart with no network serves the last good versions from the st
   try {
     for (const version of ['1', '2', '3', '4']) {
       network.files.set(`/v${version}.onnx`, { body: faceBytes });
-      const slot = { version, uri: `${network.url}/v${version}.onnx`, sha256: sha256(faceBytes), ...BUNDLED_MODEL.settings };
+      const slot = { version, uri: `${network.url}/v${version}.onnx`, sha256: sha256(faceBytes), threads: 1, ...BUNDLED_MODEL.settings };
       first.reconciler.apply({ models: { face: slot } });
       await first.reconciler.settled();
       t.is(first.status.model('face')?.version, version);
@@ -204,6 +216,11 @@ test.serial('a restart with no network serves the last good versions from the st
     t.is(second.status.model('face')?.status, 'active');
     t.is(second.status.model('face')?.version, '4');
     t.is(await faces(second), 3);
+    // The desired state that named version 4 changes nothing now: the restored version is that version.
+    const restored = second.registry.active('face');
+    second.reconciler.apply({ models: { face: { version: '4', uri: 'https://unreachable.invalid/v4.onnx', sha256: sha256(faceBytes), target: 'cpu', threads: 1, ...BUNDLED_MODEL.settings } } });
+    await second.reconciler.settled();
+    t.is(second.registry.active('face'), restored, 'no second load');
     const back = await postJson(`${second.url}/models/face/activate`, { version: '2' });
     t.is(back.status, 200);
     t.is(((await back.json()) as { version: string }).version, '2');

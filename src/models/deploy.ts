@@ -13,7 +13,7 @@ import type { ModelSettings } from './manifest.js';
 import { loadModelVersion } from './model-version.js';
 import { readModelPackage } from './package.js';
 import type { ModelRegistry } from './registry.js';
-import type { ModelStore } from './store.js';
+import type { ModelStore, StoredVersion } from './store.js';
 
 export type Target = 'cpu' | 'gpu' | 'fpga';
 
@@ -83,7 +83,7 @@ export async function deployModel(spec: ModelSpec, context: DeployContext): Prom
     log.info({ model: spec.name, version: spec.version, target: model.target, ms: Math.round(performance.now() - started) }, 'model version active');
     // The version serves either way; a state file that cannot be written only costs the offline restart.
     await store
-      .recordActive(spec.name, { version: spec.version, sha256: located.sha256, path: located.path, ...(spec.settings ? { settings: spec.settings } : {}) })
+      .recordActive(spec.name, { ...storedFields(spec), version: spec.version, sha256: located.sha256, path: located.path })
       .catch((error: unknown) => log.warn({ model: spec.name, err: error }, 'the store state could not be saved; a restart will not find this version'));
     return true;
   } catch (error) {
@@ -93,6 +93,12 @@ export async function deployModel(spec: ModelSpec, context: DeployContext): Prom
     log.error({ model: spec.name, version: spec.version, code, err: error }, 'model version failed; the previous version, if any, keeps serving');
     return false;
   }
+}
+
+/** What the store keeps of a spec besides where its content lies. */
+function storedFields(spec: ModelSpec): Omit<StoredVersion, 'version' | 'path' | 'sha256'> {
+  const { settings, target, fallback, threads } = spec;
+  return Object.fromEntries(Object.entries({ settings, target, fallback, threads }).filter(([, v]) => v !== undefined));
 }
 
 /**

@@ -6,6 +6,7 @@
 import { checkSlot, type DesiredState, type ModelSlot } from '../config/desired-state.js';
 import { EdgeInferError } from '../errors.js';
 import { deployModel, type DeployContext, type ModelSpec } from './deploy.js';
+import type { StoredVersion } from './store.js';
 
 export class Reconciler {
   readonly #context: DeployContext;
@@ -40,8 +41,7 @@ export class Reconciler {
     if (actives.length > 0 && !this.#defaultModel) this.#defaultModel = actives[0]![0];
     await Promise.all(
       actives.map(([name, stored]) => {
-        const spec: ModelSpec = { name, version: stored.version, uri: stored.path, sha256: stored.sha256, settings: stored.settings };
-        return this.#enqueue(spec);
+        return this.#enqueue(fromStore(name, stored));
       }),
     );
   }
@@ -64,7 +64,9 @@ export class Reconciler {
         continue;
       }
       const key = specKey(spec);
-      if (this.#asked.get(name) === key) continue;
+      // The same desired state again is a no-op, except for a slot whose download failed: trying again is what
+      // a re-read (a twin after reconnecting, a touched file) is for, once the network is back.
+      if (this.#asked.get(name) === key && this.#context.status.model(name)?.error?.code !== 'EI_DOWNLOAD_FAILED') continue;
       this.#asked.set(name, key);
       if (this.#running.get(name) === key && this.#context.registry.active(name)) continue;
       void this.#enqueue(spec);
@@ -77,7 +79,7 @@ export class Reconciler {
     const stored = this.#context.store.versions(name);
     const found = stored.find((v) => v.version === version);
     if (!found) throw new EdgeInferError('EI_VERSION_NOT_STORED', [name, version, stored.map((v) => v.version).join(', ') || '(none)']);
-    await this.#enqueue({ name, version: found.version, uri: found.path, sha256: found.sha256, settings: found.settings });
+    await this.#enqueue(fromStore(name, found));
     return this.#context.registry.active(name)?.version === version;
   }
 
@@ -112,6 +114,12 @@ export class Reconciler {
     this.#context.status.removeModel(name);
     void this.#context.store.forget(name);
   }
+}
+
+/** A stored version as a deploy spec: its content from the store, with no download. */
+function fromStore(name: string, stored: StoredVersion): ModelSpec {
+  const { path, ...rest } = stored;
+  return { ...rest, name, uri: path };
 }
 
 /** A desired slot as a deploy spec, or the problem that keeps it from being one. */

@@ -15,6 +15,10 @@ export interface StoredVersion {
   /** The located file or package folder, ready to load with no download. */
   path: string;
   settings?: ModelSettings;
+  /** Where it ran, as the desired state asked, so that a restart compares equal and loads nothing twice. */
+  target?: 'cpu' | 'gpu' | 'fpga';
+  fallback?: 'cpu' | 'none';
+  threads?: number;
 }
 
 interface StoredModel {
