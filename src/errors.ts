@@ -60,6 +60,7 @@ export const ERRORS = {
   EI_TARGET_UNAVAILABLE: { kind: 'failed', message: 'Target "%s" is not available on this device and model "%s" has fallback "none"; set fallback to "cpu" or deploy where the target is' },
   EI_WARMUP_FAILED: { kind: 'failed', message: 'The warm-up inference of model "%s" failed: %s' },
   EI_UNPACK_FAILED: { kind: 'failed', message: 'The archive %s cannot be unpacked: %s' },
+  EI_OVERLOADED: { kind: 'unavailable', message: 'More than %s messages wait to be scored; this one was not scored' },
   EI_INTERNAL: { kind: 'failed', message: 'An internal error occurred; the log has its details under request id %s' },
   EI_DOWNLOAD_FAILED: { kind: 'failed', message: 'Downloading %s failed: %s' },
   EI_HASH_MISMATCH: { kind: 'failed', message: 'The content of %s hashes to sha256 %s, not the %s the desired state names; nothing of it was used' },
@@ -92,6 +93,23 @@ export function recordedError(code: string, message: string): EdgeInferError {
   const error = new EdgeInferError(code in ERRORS ? (code as ErrorCode) : 'EI_INTERNAL', []);
   error.message = message;
   return error;
+}
+
+const STATUS_OF_KIND: Record<ErrorKind, number> = {
+  malformed: 400,
+  unauthenticated: 401,
+  'not-found': 404,
+  'too-large': 413,
+  'unsupported-media': 415,
+  unprocessable: 422,
+  unavailable: 503,
+  'invalid-config': 500,
+  failed: 500,
+};
+
+/** The status code an error answers with, on the REST API and in direct-method responses alike (contract §7). */
+export function statusCodeOf(error: EdgeInferError): number {
+  return STATUS_OF_KIND[error.kind];
 }
 
 export function isEdgeInferError(value: unknown): value is EdgeInferError {

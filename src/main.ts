@@ -5,6 +5,8 @@
  * `/v2/health/ready` turns 200 when the models are active.
  */
 import { mkdir } from 'node:fs/promises';
+import deviceSdk from 'azure-iot-device';
+import mqttTransport from 'azure-iot-device-mqtt';
 import { cpus } from 'node:os';
 import { activateCommand } from './cli/activate.js';
 import { watchDesiredFile } from './config/desired-file.js';
@@ -14,6 +16,8 @@ import { onnxRuntimeVersion } from './engine/onnx-session.js';
 import { isEdgeInferError, messageOf } from './errors.js';
 import { createLogger } from './log.js';
 import { BUNDLED_MODEL } from './models/bundled.js';
+import { HubLink } from './hub/hub-link.js';
+import { ReportedProperties } from './hub/reported.js';
 import { ModelRegistry } from './models/registry.js';
 import { Reconciler } from './models/reconciler.js';
 import { ModelStore } from './models/store.js';
@@ -24,6 +28,14 @@ import { SERVICE_VERSION } from './version.js';
 
 /** IoT Edge stops a module with SIGTERM and kills it 10 s later (a bit less here, to finish cleanly). */
 const SHUTDOWN_GRACE_MS = 8000;
+
+/** A module client for the mode: the IoT Edge runtime's environment, or a module connection string. */
+async function createModuleClient(settings: Settings): Promise<deviceSdk.ModuleClient> {
+  if (settings.mode === 'iot-edge') return deviceSdk.ModuleClient.fromEnvironment(mqttTransport.Mqtt);
+  const client = deviceSdk.ModuleClient.fromConnectionString(settings.connectionString!, mqttTransport.Mqtt);
+  if (settings.ca) await client.setOptions({ ca: settings.ca.toString('utf8') });
+  return client;
+}
 
 /** The desired state of `--model`, or of nothing (the bundled detector); `--desired` is watched instead. */
 function desiredFromFlags(settings: Settings): DesiredState {
@@ -91,6 +103,7 @@ async function main(): Promise<void> {
     ...(settings.tls ? { https: settings.tls } : {}),
   });
 
+  let hub: HubLink | undefined;
   let stopWatching = () => {};
   let stopping = false;
   const stop = async (signal: string) => {
@@ -99,6 +112,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'stopping: finishing requests in flight');
     setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref();
     stopWatching();
+    await hub?.stop();
     await app.close();
     registry.close();
     log.flush();
@@ -111,7 +125,22 @@ async function main(): Promise<void> {
   // What served last time serves again first, from disk; then the desired state moves it on.
   await reconciler.restore();
   const desiredFile = settings.desired;
-  if (desiredFile) {
+  if (settings.mode !== 'standalone') {
+    hub = new HubLink({
+      createClient: () => createModuleClient(settings),
+      onDesired: (state) => {
+        status.setDesired('twin', typeof state === 'string' ? state : null);
+        if (typeof state === 'string') log.error({ code: 'EI_DESIRED_INVALID' }, state);
+        else reconciler.apply(state);
+      },
+      reported: new ReportedProperties(status, log),
+      methods: { registry, status, defaultModel: () => reconciler.defaultModel(), activate: (name, version) => reconciler.activate(name, version) },
+      log,
+      onAnswered: (output, code) => metrics.messages.inc({ output, code: code ?? '' }),
+    });
+    status.setDesired('twin', null);
+    hub.start();
+  } else if (desiredFile) {
     stopWatching = await watchDesiredFile(desiredFile, {
       onState: (state) => reconciler.apply(state),
       onProblem: (problem) => {

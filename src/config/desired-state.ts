@@ -49,3 +49,17 @@ export function checkSlot(name: string, slot: unknown): ModelSlot | string {
   if (first) return `/models/${name}${first.path}: ${first.message}`;
   return slot as ModelSlot;
 }
+
+/**
+ * JSON merge of an IoT Hub desired patch into the state: objects merge key by key, `null` deletes,
+ * anything else replaces.
+ */
+export function mergePatch(state: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const base = state !== null && typeof state === 'object' && !Array.isArray(state) ? { ...(state as Record<string, unknown>) } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete base[key];
+    else base[key] = mergePatch(base[key], value);
+  }
+  return base;
+}

@@ -15,6 +15,10 @@ export interface Settings {
   maxBody: number;
   corsOrigins: string[];
   tls?: { cert: Buffer; key: Buffer };
+  /** Where the desired state comes from: the module twin (IoT Edge, or a connection string) or this machine. */
+  mode: 'iot-edge' | 'connection-string' | 'standalone';
+  /** A module connection string (`--connection-string`). */
+  connectionString?: string;
   /** `--desired FILE`: the desired state, watched for changes. */
   desired?: string;
   /** Extra CA certificates (PEM) trusted for downloads. */
@@ -30,6 +34,7 @@ export interface Settings {
 export const USAGE = `Usage: edge-infer [options]
        edge-infer activate NAME VERSION [--port N] [--keys-file FILE]   (roll a running module back)
 
+  --connection-string CS EDGE_INFER_CONNECTION_STRING  a module connection string: the twin holds the desired state
   --desired FILE         EDGE_INFER_DESIRED    the desired state (twin schema), watched for changes
   --ca-file FILE         EDGE_INFER_CA_FILE    extra CA certificates (PEM) for downloads; https_proxy/no_proxy apply
   --keep-versions N      EDGE_INFER_KEEP_VERSIONS  versions kept per model for rollback (default 2)
@@ -90,6 +95,7 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
       options: {
         model: { type: 'string' },
         desired: { type: 'string' },
+        'connection-string': { type: 'string' },
         'keep-versions': { type: 'string' },
         'ca-file': { type: 'string' },
         name: { type: 'string' },
@@ -124,6 +130,13 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
   }
   const desired = values.desired ?? env.EDGE_INFER_DESIRED;
   if (desired && values.model) throw new EdgeInferError('EI_CONFIG_INVALID', ['--desired and --model exclude each other: name the model in the desired file']);
+  const connectionString = values['connection-string'] ?? env.EDGE_INFER_CONNECTION_STRING;
+  // The IoT Edge runtime gives a module these; with them the module twin is the desired state.
+  const iotEdge = Boolean(env.IOTEDGE_WORKLOADURI || env.EdgeHubConnectionString);
+  const mode = iotEdge ? 'iot-edge' : connectionString ? 'connection-string' : 'standalone';
+  if (mode !== 'standalone' && (desired || values.model)) {
+    throw new EdgeInferError('EI_CONFIG_INVALID', [`with ${mode === 'iot-edge' ? 'IoT Edge' : 'a connection string'} the module twin holds the desired state; --desired and --model are for standalone mode`]);
+  }
   const caFile = values['ca-file'] ?? env.EDGE_INFER_CA_FILE;
   const threads = values.threads ?? env.EDGE_INFER_THREADS;
   const logLevel = values['log-level'] ?? env.LOG_LEVEL ?? 'info';
@@ -143,6 +156,8 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
       : {}),
     ...(values.model ? { model: { uri: values.model, name: values.name ?? slotNameOf(values.model), sha256: values.sha256 } } : {}),
     target,
+    mode,
+    ...(connectionString && mode === 'connection-string' ? { connectionString } : {}),
     ...(desired ? { desired } : {}),
     ...(caFile ? { ca: readSetting('--ca-file', caFile) } : {}),
     keepVersions: parseInteger('--keep-versions', values['keep-versions'] ?? env.EDGE_INFER_KEEP_VERSIONS ?? '2', 0, 100),

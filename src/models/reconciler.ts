@@ -4,7 +4,7 @@
  * is safe to repeat or to cut short (a restart mid-way serves the last good version from the store).
  */
 import { checkSlot, type DesiredState, type ModelSlot } from '../config/desired-state.js';
-import { EdgeInferError } from '../errors.js';
+import { EdgeInferError, recordedError } from '../errors.js';
 import { deployModel, type DeployContext, type ModelSpec } from './deploy.js';
 import type { StoredVersion } from './store.js';
 
@@ -74,13 +74,19 @@ export class Reconciler {
     this.#defaultModel = desired.defaultModel && wanted.has(desired.defaultModel) ? desired.defaultModel : specs[0]![0];
   }
 
-  /** Switches a slot to a version the store still holds: the rollback. Stays until the desired state changes. */
-  async activate(name: string, version: string): Promise<boolean> {
+  /**
+   * Switches a slot to a version the store still holds: the rollback. Stays until the desired state changes.
+   * Throws the error that kept it from becoming active.
+   */
+  async activate(name: string, version: string): Promise<void> {
     const stored = this.#context.store.versions(name);
     const found = stored.find((v) => v.version === version);
     if (!found) throw new EdgeInferError('EI_VERSION_NOT_STORED', [name, version, stored.map((v) => v.version).join(', ') || '(none)']);
     await this.#enqueue(fromStore(name, found));
-    return this.#context.registry.active(name)?.version === version;
+    if (this.#context.registry.active(name)?.version !== version) {
+      const error = this.#context.status.model(name)?.error;
+      throw recordedError(error?.code ?? 'EI_INTERNAL', error?.message ?? `Model "${name}" did not become active`);
+    }
   }
 
   /** Resolves when no deploy is running or queued (tests and shutdown). */

@@ -32,8 +32,8 @@ export interface ServiceOptions {
   /** The service's own version, for /v2 and swagger.json. */
   version: string;
   https?: { cert: Buffer; key: Buffer };
-  /** Switches a model to a stored version (the rollback); resolves whether it became active. */
-  activate?: (name: string, version: string) => Promise<boolean>;
+  /** Switches a model to a stored version (the rollback); rejects with the reason it did not become active. */
+  activate?: (name: string, version: string) => Promise<void>;
 }
 
 declare module 'fastify' {

@@ -1,26 +1,10 @@
 /**
- * The one place where errors become HTTP responses: our codes map by kind to a status, fastify's own
+ * The one place where errors become HTTP responses: our codes carry their status (errors.ts), fastify's own
  * errors (body limit, content type, JSON syntax, schema validation) map to our codes first.
  * Never a stack trace in a response; 5xx are logged with their cause.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { EdgeInferError, isEdgeInferError, type ErrorKind } from '../errors.js';
-
-const HTTP_STATUS: Record<ErrorKind, number> = {
-  malformed: 400,
-  unauthenticated: 401,
-  'not-found': 404,
-  'too-large': 413,
-  'unsupported-media': 415,
-  unprocessable: 422,
-  unavailable: 503,
-  'invalid-config': 500,
-  failed: 500,
-};
-
-export function httpStatusOf(error: EdgeInferError): number {
-  return HTTP_STATUS[error.kind];
-}
+import { EdgeInferError, isEdgeInferError, statusCodeOf } from '../errors.js';
 
 export const ACCEPTED_SCORE_TYPES = 'application/json, image/jpeg, image/png or image/webp';
 
@@ -50,7 +34,7 @@ export function installErrorHandling(app: FastifyInstance, maxBody: number): voi
   app.setErrorHandler((raw: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const mapped = fromFastifyError(raw, request, maxBody);
     const error = isEdgeInferError(mapped) ? mapped : new EdgeInferError('EI_INTERNAL', [request.id], raw);
-    const status = httpStatusOf(error);
+    const status = statusCodeOf(error);
     if (status >= 500) request.log.error({ err: error.cause ?? error, code: error.code }, error.message);
     else request.log.debug({ code: error.code }, error.message);
     if (status === 401) reply.header('www-authenticate', 'Bearer');

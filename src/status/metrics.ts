@@ -13,6 +13,7 @@ export interface Metrics {
   readonly inferenceSeconds: client.Histogram<'model' | 'version'>;
   readonly swaps: client.Counter<'model'>;
   readonly downloads: client.Counter<'result'>;
+  readonly messages: client.Counter<'output' | 'code'>;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -46,6 +47,12 @@ export function createMetrics(status: StatusStore): Metrics {
       name: 'edge_infer_model_swaps_total',
       help: 'Versions made active, by model',
       labelNames: ['model'],
+      registers: [registry],
+    }),
+    messages: new client.Counter({
+      name: 'edge_infer_messages_total',
+      help: 'edgeHub input messages answered, by output (results or errors) and error code (EI_OVERLOADED: refused at the queue bound)',
+      labelNames: ['output', 'code'],
       registers: [registry],
     }),
     downloads: new client.Counter({

@@ -4,7 +4,6 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { recordedError } from '../../errors.js';
 import type { ServiceOptions } from '../app.js';
 
 const ActivateBody = Type.Object({ version: Type.String({ minLength: 1 }) }, { additionalProperties: false });
@@ -17,10 +16,7 @@ export async function adminRoutes(app: FastifyInstance, options: ServiceOptions)
     { schema: { body: ActivateBody } },
     async (request) => {
       const { name } = request.params;
-      if (!(await activate(name, request.body.version))) {
-        const error = status.model(name)?.error;
-        throw recordedError(error?.code ?? 'EI_INTERNAL', error?.message ?? `Model "${name}" did not become active`);
-      }
+      await activate(name, request.body.version);
       return { model: name, ...status.model(name) };
     },
   );

@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { EdgeInferError } from '../../errors.js';
 import type { ScoreRequest } from '../../models/model-version.js';
+import { scoreOn } from '../../models/score.js';
 import type { ServiceOptions } from '../app.js';
 import { buildSwagger } from '../swagger.js';
 
@@ -20,15 +21,10 @@ export async function azureMlRoutes(app: FastifyInstance, options: ServiceOption
 
   const score = async (request: FastifyRequest, name: string) => {
     request.modelName = name;
-    const work = toScoreRequest(request);
-    return registry.use(name, undefined, async (model) => {
-      const stop = metrics.inferenceSeconds.startTimer({ model: model.name, version: model.version });
-      try {
-        return await model.score(work);
-      } finally {
-        stop();
-      }
-    });
+    const { result } = await scoreOn(registry, name, toScoreRequest(request), (model) =>
+      metrics.inferenceSeconds.startTimer({ model: model.name, version: model.version }),
+    );
+    return result;
   };
 
   app.post('/score', async (request) => {

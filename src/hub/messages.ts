@@ -1,0 +1,142 @@
+/**
+ * edgeHub input `score` → output `results` (or `errors`), contract section 6. Each message is completed only
+ * after its answer was sent, so edgeHub redelivers what a crash or a lost connection interrupted.
+ *
+ * Back-pressure: at most `concurrency` messages are scored at once and at most `maxWaiting` wait; past that a
+ * message is answered on `errors` with EI_OVERLOADED (and counted) rather than queued without bound.
+ */
+import type { Logger } from 'pino';
+import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
+import type { ScoreRequest } from '../models/model-version.js';
+import type { ModelRegistry } from '../models/registry.js';
+import { scoreOn } from '../models/score.js';
+
+/** What the scorer needs of an SDK message. */
+export interface InputMessage {
+  data: Buffer;
+  messageId?: string;
+  correlationId?: string;
+  contentType?: string;
+  properties: { getValue(key: string): string | undefined };
+}
+
+/** An answer to send: output name, JSON body and application properties. */
+export interface OutputMessage {
+  output: string;
+  body: string;
+  correlationId: string | undefined;
+  properties: Record<string, string>;
+}
+
+export interface InputScorerOptions {
+  registry: ModelRegistry;
+  defaultModel: () => string | undefined;
+  outputName: () => string;
+  send: (message: OutputMessage) => Promise<void>;
+  complete: (message: InputMessage) => Promise<void>;
+  log: Logger;
+  onAnswered?: (output: 'results' | 'errors', code?: string) => void;
+  concurrency?: number;
+  maxWaiting?: number;
+}
+
+const IMAGE_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp']);
+
+export class InputScorer {
+  readonly #options: InputScorerOptions;
+  readonly #waiting: InputMessage[] = [];
+  #running = 0;
+  #idle: Array<() => void> = [];
+  #accepting = true;
+
+  constructor(options: InputScorerOptions) {
+    this.#options = options;
+  }
+
+  /** Takes one input message; other inputs than `score` are completed and ignored. */
+  take(input: string, message: InputMessage): void {
+    if (input !== 'score') {
+      this.#options.log.warn({ input }, 'a message on an input this module does not read was dropped');
+      void this.#options.complete(message).catch(() => undefined);
+      return;
+    }
+    // Shutting down: left uncompleted, so edgeHub delivers it again after the restart.
+    if (!this.#accepting) return;
+    if (this.#waiting.length >= (this.#options.maxWaiting ?? 256)) {
+      const error = new EdgeInferError('EI_OVERLOADED', [this.#options.maxWaiting ?? 256]);
+      void this.#answer(message, performance.now(), undefined, error);
+      return;
+    }
+    this.#waiting.push(message);
+    this.#pump();
+  }
+
+  /** Stops taking messages and resolves when those accepted are answered. */
+  async drain(): Promise<void> {
+    this.#accepting = false;
+    while (this.#running > 0 || this.#waiting.length > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+  }
+
+  #pump(): void {
+    while (this.#running < (this.#options.concurrency ?? 2) && this.#waiting.length > 0) {
+      const message = this.#waiting.shift()!;
+      this.#running++;
+      void this.#score(message).finally(() => {
+        this.#running--;
+        this.#pump();
+        if (this.#running === 0 && this.#waiting.length === 0) for (const wake of this.#idle.splice(0)) wake();
+      });
+    }
+  }
+
+  async #score(message: InputMessage): Promise<void> {
+    const started = performance.now();
+    const name = message.properties.getValue('model') ?? this.#options.defaultModel();
+    try {
+      if (!name) throw new EdgeInferError('EI_MODEL_NOT_FOUND', ['(default)', this.#options.registry.slots().join(', ') || '(none)']);
+      const { result, model } = await scoreOn(this.#options.registry, name, toRequest(message));
+      await this.#answer(message, started, { name: model.name, version: model.version }, undefined, result);
+    } catch (error) {
+      await this.#answer(message, started, name ? { name, version: this.#options.registry.active(name)?.version } : undefined, error);
+    }
+  }
+
+  async #answer(message: InputMessage, started: number, model: { name: string; version?: string } | undefined, error?: unknown, result?: unknown): Promise<void> {
+    const failed = error !== undefined;
+    const code = failed ? (isEdgeInferError(error) ? error.code : 'EI_INTERNAL') : undefined;
+    const envelope = {
+      model: model?.name ?? null,
+      version: model?.version ?? null,
+      source: { type: 'message', id: message.messageId ?? null },
+      timestamp: new Date().toISOString(),
+      latencyMs: Math.round((performance.now() - started) * 100) / 100,
+      ...(failed
+        ? { error: { code, message: messageOf(error) } }
+        : { result }),
+    };
+    const output = failed ? 'errors' : this.#options.outputName();
+    try {
+      await this.#options.send({
+        output,
+        body: JSON.stringify(envelope),
+        correlationId: message.correlationId || message.messageId,
+        properties: { model: model?.name ?? '', modelVersion: model?.version ?? '', source: 'message' },
+      });
+      this.#options.onAnswered?.(failed ? 'errors' : 'results', code);
+      await this.#options.complete(message);
+    } catch (sendError) {
+      // Not completed: edgeHub delivers the message again.
+      this.#options.log.warn({ err: sendError, messageId: message.messageId }, 'an answer could not be sent; the input message is left for redelivery');
+    }
+  }
+}
+
+function toRequest(message: InputMessage): ScoreRequest {
+  const contentType = (message.contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (IMAGE_TYPES.has(contentType)) return { kind: 'image', image: message.data, contentType };
+  try {
+    return { kind: 'json', body: JSON.parse(message.data.toString('utf8')) };
+  } catch (error) {
+    throw new EdgeInferError('EI_BAD_JSON', [messageOf(error)], error);
+  }
+}

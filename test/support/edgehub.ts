@@ -1,0 +1,178 @@
+/**
+ * An edgeHub for tests: a real MQTT broker (aedes) behind node:tls with a test CA, speaking the IoT Hub MQTT
+ * conventions the device SDK uses: SAS tokens in CONNECT, the module twin (GET, reported PATCH, desired
+ * patches with $version), direct methods, module inputs and outputs. Messages go to one client with
+ * `client.publish`, never broadcast.
+ */
+import { createHmac, randomUUID } from 'node:crypto';
+import type { AddressInfo, Socket } from 'node:net';
+import { createServer, type Server } from 'node:tls';
+import { Aedes, type Client } from 'aedes';
+
+export interface OutputMessage {
+  output: string;
+  body: Buffer;
+  properties: Record<string, string>;
+}
+
+export interface EdgeHubOptions {
+  tls: { cert: Buffer; key: Buffer };
+  hubName: string;
+  deviceId: string;
+  moduleId: string;
+  /** The module's key, base64. */
+  key: string;
+  desired?: Record<string, unknown>;
+}
+
+export class EdgeHub {
+  readonly outputs: OutputMessage[] = [];
+  readonly reportedPatches: Array<Record<string, unknown>> = [];
+  reported: Record<string, unknown> = {};
+  desired: Record<string, unknown>;
+  desiredVersion = 1;
+  port = 0;
+  connections = 0;
+  #broker!: Aedes;
+  #server!: Server;
+  #client: Client | undefined;
+  #sockets = new Set<Socket>();
+  #pending = new Map<string, (status: number, payload: unknown) => void>();
+  #outputWaiters: Array<() => void> = [];
+  readonly #options: EdgeHubOptions;
+
+  constructor(options: EdgeHubOptions) {
+    this.#options = options;
+    this.desired = options.desired ?? {};
+  }
+
+  get connectionString(): string {
+    const { hubName, deviceId, moduleId, key } = this.#options;
+    return `HostName=${hubName};DeviceId=${deviceId};ModuleId=${moduleId};SharedAccessKey=${key};GatewayHostName=127.0.0.1:${this.port}`;
+  }
+
+  async start(port = 0): Promise<void> {
+    this.#broker = await Aedes.createBroker({ heartbeatInterval: 3_600_000 });
+    this.#broker.authenticate = (client, username, password, done) => done(null, this.#authenticate(client, username, password));
+    this.#broker.on('clientReady', (client) => {
+      this.#client = client;
+      this.connections++;
+    });
+    this.#broker.on('publish', (packet, client) => {
+      if (client) this.#onPublish(packet.topic, Buffer.from(packet.payload as Buffer));
+    });
+    this.#server = createServer(this.#options.tls, (socket) => {
+      socket.setNoDelay(true);
+      this.#broker.handle(socket);
+    });
+    // The TCP sockets under TLS, which an abrupt stop resets.
+    this.#server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.on('close', () => this.#sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => this.#server.listen(port, '127.0.0.1', resolve));
+    this.port = (this.#server.address() as AddressInfo).port;
+  }
+
+  /** Stops the broker: `abrupt` resets the sockets, otherwise the broker closes them in order. */
+  async stop(abrupt = false): Promise<void> {
+    if (abrupt) for (const socket of this.#sockets) socket.resetAndDestroy();
+    await new Promise<void>((resolve) => this.#broker.close(() => resolve()));
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const socket of this.#sockets) socket.destroy();
+    this.#client = undefined;
+  }
+
+  /** Sends a desired-properties patch, as IoT Hub does after a twin update. */
+  async patchDesired(patch: Record<string, unknown>): Promise<void> {
+    this.desiredVersion++;
+    this.desired = { ...this.desired, ...patch };
+    await this.#publish(`$iothub/twin/PATCH/properties/desired/?$version=${this.desiredVersion}`, { ...patch, $version: this.desiredVersion });
+  }
+
+  /** Delivers a message to the module's input, with application properties. */
+  async sendInput(input: string, body: Buffer | string, properties: Record<string, string> = {}): Promise<string> {
+    const messageId = randomUUID();
+    const props = new URLSearchParams({ ...properties, '$.mid': messageId });
+    const { deviceId, moduleId } = this.#options;
+    await this.#publish(`devices/${deviceId}/modules/${moduleId}/inputs/${input}/${props.toString()}`, body);
+    return messageId;
+  }
+
+  /** Invokes a direct method and resolves with its status and payload. */
+  async invoke(method: string, payload: unknown, timeoutMs = 20_000): Promise<{ status: number; payload: unknown }> {
+    const rid = randomUUID();
+    const answer = new Promise<{ status: number; payload: unknown }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`method ${method} got no answer`)), timeoutMs);
+      this.#pending.set(rid, (status, body) => (clearTimeout(timer), resolve({ status, payload: body })));
+    });
+    await this.#publish(`$iothub/methods/POST/${method}/?$rid=${rid}`, payload);
+    return answer;
+  }
+
+  /** Resolves when `count` messages have reached outputs in all. */
+  async waitForOutputs(count: number, timeoutMs = 20_000): Promise<OutputMessage[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.outputs.length < count) {
+      if (Date.now() > deadline) throw new Error(`only ${this.outputs.length} of ${count} output messages arrived`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 200);
+        this.#outputWaiters.push(() => (clearTimeout(timer), resolve()));
+      });
+    }
+    return this.outputs;
+  }
+
+  #authenticate(client: Client, username: string | undefined, password: Buffer | undefined): boolean {
+    const { hubName, deviceId, moduleId, key } = this.#options;
+    if (client.id !== `${deviceId}/${moduleId}`) return false;
+    if (!username?.startsWith(`${hubName}/${deviceId}/${moduleId}/`)) return false;
+    const token = new URLSearchParams((password?.toString() ?? '').replace(/^SharedAccessSignature /, '').replace(/\+/g, '%2B'));
+    const sr = token.get('sr') ?? '';
+    const se = token.get('se') ?? '';
+    const expected = createHmac('sha256', Buffer.from(key, 'base64')).update(`${encodeURIComponent(sr)}\n${se}`).digest('base64');
+    return sr.toLowerCase() === `${hubName}/devices/${deviceId}/modules/${moduleId}`.toLowerCase() && token.get('sig') === expected && Number(se) * 1000 > Date.now();
+  }
+
+  #onPublish(topic: string, payload: Buffer): void {
+    const rid = /\$rid=([^&]+)/.exec(topic)?.[1];
+    if (topic.startsWith('$iothub/twin/GET/')) {
+      void this.#publish(`$iothub/twin/res/200/?$rid=${rid}`, {
+        desired: { ...this.desired, $version: this.desiredVersion },
+        reported: { ...this.reported, $version: this.reportedPatches.length + 1 },
+      });
+    } else if (topic.startsWith('$iothub/twin/PATCH/properties/reported/')) {
+      const patch = JSON.parse(payload.toString()) as Record<string, unknown>;
+      this.reportedPatches.push(patch);
+      this.reported = mergePatch(this.reported, patch);
+      void this.#publish(`$iothub/twin/res/204/?$rid=${rid}&$version=${this.reportedPatches.length + 1}`, '');
+    } else if (topic.startsWith('$iothub/methods/res/')) {
+      const status = Number(topic.split('/')[3]);
+      this.#pending.get(rid ?? '')?.(status, payload.length ? JSON.parse(payload.toString()) : null);
+      this.#pending.delete(rid ?? '');
+    } else if (topic.includes('/messages/events/')) {
+      const properties = Object.fromEntries(new URLSearchParams(topic.slice(topic.indexOf('/messages/events/') + '/messages/events/'.length).replace(/\/$/, '')));
+      this.outputs.push({ output: properties['$.on'] ?? '', body: payload, properties });
+      for (const wake of this.#outputWaiters.splice(0)) wake();
+    }
+  }
+
+  #publish(topic: string, payload: unknown): Promise<void> {
+    const client = this.#client;
+    if (!client) return Promise.reject(new Error('the module is not connected'));
+    const body = Buffer.isBuffer(payload) ? payload : Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
+    return new Promise((resolve, reject) =>
+      client.publish({ cmd: 'publish', topic, payload: body, qos: 0, dup: false, retain: false }, (error?: Error | null) => (error ? reject(error) : resolve())),
+    );
+  }
+}
+
+function mergePatch(state: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
+  const next = { ...state };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete next[key];
+    else if (typeof value === 'object' && !Array.isArray(value)) next[key] = mergePatch((next[key] as Record<string, unknown>) ?? {}, value as Record<string, unknown>);
+    else next[key] = value;
+  }
+  return next;
+}
