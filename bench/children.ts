@@ -12,8 +12,8 @@ export async function freePort(): Promise<number> {
 }
 
 /** Starts `node ...args` and waits for the first stdout line that satisfies `ready`. */
-export async function startChild(args: string[], ready: (line: string) => boolean): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function startChild(args: string[], ready: (line: string) => boolean, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; line: string }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (l) => ready(l) && resolve(l));
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));

@@ -15,6 +15,7 @@ import { loadModelVersion } from '../src/models/model-version.js';
 import { readModelPackage } from '../src/models/package.js';
 import { freePort, startChild } from './children.js';
 import { lifecycleBench } from './lifecycle.js';
+import { messagesBench } from './messages.js';
 import { concurrentRate, httpRate, post, sequentialLatency, type HttpCall, type Latency } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -147,6 +148,7 @@ async function main(): Promise<void> {
     `| image ${CLIENTS}-client req/s, service / in-process work | ${fmt(imageRatio, 3)}x | ≥ 0.90x | ${verdict(imageRatio >= 0.9)} |`,
     ``,
     ...(await lifecycleBench()),
+    ...(await messagesBench()),
   ];
   const table = lines.join('\n');
   process.stdout.write(`${table}\n`);

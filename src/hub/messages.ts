@@ -78,7 +78,7 @@ export class InputScorer {
   }
 
   #pump(): void {
-    while (this.#running < (this.#options.concurrency ?? 2) && this.#waiting.length > 0) {
+    while (this.#running < (this.#options.concurrency ?? 4) && this.#waiting.length > 0) {
       const message = this.#waiting.shift()!;
       this.#running++;
       void this.#score(message).finally(() => {

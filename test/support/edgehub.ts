@@ -39,6 +39,7 @@ export class EdgeHub {
   #sockets = new Set<Socket>();
   #pending = new Map<string, (status: number, payload: unknown) => void>();
   #outputWaiters: Array<() => void> = [];
+  #outputListeners: Array<(message: OutputMessage) => void> = [];
   readonly #options: EdgeHubOptions;
 
   constructor(options: EdgeHubOptions) {
@@ -90,9 +91,8 @@ export class EdgeHub {
     await this.#publish(`$iothub/twin/PATCH/properties/desired/?$version=${this.desiredVersion}`, { ...patch, $version: this.desiredVersion });
   }
 
-  /** Delivers a message to the module's input, with application properties. */
-  async sendInput(input: string, body: Buffer | string, properties: Record<string, string> = {}): Promise<string> {
-    const messageId = randomUUID();
+  /** Delivers a message to the module's input, with application properties; resolves with its message id. */
+  async sendInput(input: string, body: Buffer | string, properties: Record<string, string> = {}, messageId: string = randomUUID()): Promise<string> {
     const props = new URLSearchParams({ ...properties, '$.mid': messageId });
     const { deviceId, moduleId } = this.#options;
     await this.#publish(`devices/${deviceId}/modules/${moduleId}/inputs/${input}/${props.toString()}`, body);
@@ -108,6 +108,11 @@ export class EdgeHub {
     });
     await this.#publish(`$iothub/methods/POST/${method}/?$rid=${rid}`, payload);
     return answer;
+  }
+
+  /** Calls `listener` with every output message from now on. */
+  onOutput(listener: (message: OutputMessage) => void): void {
+    this.#outputListeners.push(listener);
   }
 
   /** Resolves when `count` messages have reached outputs in all. */
@@ -152,7 +157,9 @@ export class EdgeHub {
       this.#pending.delete(rid ?? '');
     } else if (topic.includes('/messages/events/')) {
       const properties = Object.fromEntries(new URLSearchParams(topic.slice(topic.indexOf('/messages/events/') + '/messages/events/'.length).replace(/\/$/, '')));
-      this.outputs.push({ output: properties['$.on'] ?? '', body: payload, properties });
+      const message = { output: properties['$.on'] ?? '', body: payload, properties };
+      this.outputs.push(message);
+      for (const listener of this.#outputListeners) listener(message);
       for (const wake of this.#outputWaiters.splice(0)) wake();
     }
   }
