@@ -1,0 +1,78 @@
+/**
+ * The input-message scorer on its own, with the real bundled model: back-pressure at its bound, completion only
+ * after an answer was sent, and the drain that SIGTERM waits for. The hub side is its two functions, send and complete.
+ */
+import test from 'ava';
+import { createLogger } from '../src/log.js';
+import { InputScorer, type InputMessage, type OutputMessage } from '../src/hub/messages.js';
+import { photo } from './support/fixtures.js';
+import { startService, type TestService } from './support/service.js';
+
+let service: TestService;
+test.before(async () => {
+  service = await startService();
+});
+test.after.always(() => service?.close());
+
+function message(id: string, data: Buffer, properties: Record<string, string> = {}): InputMessage {
+  return { data, messageId: id, contentType: 'image/jpeg', properties: { getValue: (key) => properties[key] } };
+}
+
+test('past its bound, a message is answered on errors with EI_OVERLOADED, and every message is completed once answered', async (t) => {
+  const sent: OutputMessage[] = [];
+  const completed: string[] = [];
+  const scorer = new InputScorer({
+    registry: service.registry,
+    defaultModel: () => 'face',
+    outputName: () => 'results',
+    send: async (m) => void sent.push(m),
+    complete: async (m) => void completed.push(m.messageId!),
+    log: createLogger('silent'),
+    concurrency: 1,
+    maxWaiting: 2,
+  });
+  const image = await photo(1);
+  for (let i = 0; i < 6; i++) scorer.take('score', message(`m${i}`, image));
+  await scorer.drain();
+  const byOutput = (output: string) => sent.filter((m) => m.output === output).map((m) => m.correlationId).sort();
+  // One is scored at once and two may wait: the first three are scored, the other three refused at the bound.
+  t.deepEqual(byOutput('results'), ['m0', 'm1', 'm2']);
+  t.deepEqual(byOutput('errors'), ['m3', 'm4', 'm5']);
+  for (const refused of sent.filter((m) => m.output === 'errors')) t.is((JSON.parse(refused.body) as { error: { code: string } }).error.code, 'EI_OVERLOADED');
+  t.deepEqual([...completed].sort(), ['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
+});
+
+test('a message whose answer cannot be sent is left uncompleted, for edgeHub to deliver again', async (t) => {
+  const completed: string[] = [];
+  const scorer = new InputScorer({
+    registry: service.registry,
+    defaultModel: () => 'face',
+    outputName: () => 'results',
+    send: async () => {
+      throw new Error('not connected to IoT Hub');
+    },
+    complete: async (m) => void completed.push(m.messageId!),
+    log: createLogger('silent'),
+  });
+  scorer.take('score', message('lost-link', await photo(1)));
+  await scorer.drain();
+  t.deepEqual(completed, []);
+});
+
+test('after drain() begins, new messages are neither scored nor completed', async (t) => {
+  const sent: OutputMessage[] = [];
+  const scorer = new InputScorer({
+    registry: service.registry,
+    defaultModel: () => 'face',
+    outputName: () => 'results',
+    send: async (m) => void sent.push(m),
+    complete: async () => undefined,
+    log: createLogger('silent'),
+  });
+  const image = await photo(1);
+  scorer.take('score', message('accepted', image));
+  const drained = scorer.drain();
+  scorer.take('score', message('too-late', image));
+  await drained;
+  t.deepEqual(sent.map((m) => m.correlationId), ['accepted']);
+});
