@@ -14,6 +14,19 @@ test.before(async () => {
 });
 test.after.always(() => service?.close());
 
+/** A scorer on the test service's face model; `options` replaces what a test is about. */
+function scorer(options: Partial<ConstructorParameters<typeof InputScorer>[0]>): InputScorer {
+  return new InputScorer({
+    registry: service.registry,
+    defaultModel: () => 'face',
+    outputName: () => 'results',
+    send: async () => undefined,
+    complete: async () => undefined,
+    log: createLogger('silent'),
+    ...options,
+  });
+}
+
 function message(id: string, data: Buffer, properties: Record<string, string> = {}): InputMessage {
   return { data, messageId: id, contentType: 'image/jpeg', properties: { getValue: (key) => properties[key] } };
 }
@@ -21,19 +34,10 @@ function message(id: string, data: Buffer, properties: Record<string, string> = 
 test('past its bound, a message is answered on errors with EI_OVERLOADED, and every message is completed once answered', async (t) => {
   const sent: OutputMessage[] = [];
   const completed: string[] = [];
-  const scorer = new InputScorer({
-    registry: service.registry,
-    defaultModel: () => 'face',
-    outputName: () => 'results',
-    send: async (m) => void sent.push(m),
-    complete: async (m) => void completed.push(m.messageId!),
-    log: createLogger('silent'),
-    concurrency: 1,
-    maxWaiting: 2,
-  });
+  const bounded = scorer({ send: async (m) => void sent.push(m), complete: async (m) => void completed.push(m.messageId!), concurrency: 1, maxWaiting: 2 });
   const image = await photo(1);
-  for (let i = 0; i < 6; i++) scorer.take('score', message(`m${i}`, image));
-  await scorer.drain();
+  for (let i = 0; i < 6; i++) bounded.take('score', message(`m${i}`, image));
+  await bounded.drain();
   const byOutput = (output: string) => sent.filter((m) => m.output === output).map((m) => m.correlationId).sort();
   // One is scored at once and two may wait: the first three are scored, the other three refused at the bound.
   t.deepEqual(byOutput('results'), ['m0', 'm1', 'm2']);
@@ -44,35 +48,24 @@ test('past its bound, a message is answered on errors with EI_OVERLOADED, and ev
 
 test('a message whose answer cannot be sent is left uncompleted, for edgeHub to deliver again', async (t) => {
   const completed: string[] = [];
-  const scorer = new InputScorer({
-    registry: service.registry,
-    defaultModel: () => 'face',
-    outputName: () => 'results',
+  const unlinked = scorer({
     send: async () => {
       throw new Error('not connected to IoT Hub');
     },
     complete: async (m) => void completed.push(m.messageId!),
-    log: createLogger('silent'),
   });
-  scorer.take('score', message('lost-link', await photo(1)));
-  await scorer.drain();
+  unlinked.take('score', message('lost-link', await photo(1)));
+  await unlinked.drain();
   t.deepEqual(completed, []);
 });
 
 test('after drain() begins, new messages are neither scored nor completed', async (t) => {
   const sent: OutputMessage[] = [];
-  const scorer = new InputScorer({
-    registry: service.registry,
-    defaultModel: () => 'face',
-    outputName: () => 'results',
-    send: async (m) => void sent.push(m),
-    complete: async () => undefined,
-    log: createLogger('silent'),
-  });
+  const draining = scorer({ send: async (m) => void sent.push(m) });
   const image = await photo(1);
-  scorer.take('score', message('accepted', image));
-  const drained = scorer.drain();
-  scorer.take('score', message('too-late', image));
+  draining.take('score', message('accepted', image));
+  const drained = draining.drain();
+  draining.take('score', message('too-late', image));
   await drained;
   t.deepEqual(sent.map((m) => m.correlationId), ['accepted']);
 });
