@@ -10,6 +10,7 @@ import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
 import type { ScoreRequest } from '../models/model-version.js';
 import type { ModelRegistry } from '../models/registry.js';
 import { scoreOn } from '../models/score.js';
+import { imageContentType } from '../pipeline/image.js';
 
 /** What the scorer needs of an SDK message. */
 export interface InputMessage {
@@ -39,8 +40,6 @@ export interface InputScorerOptions {
   concurrency?: number;
   maxWaiting?: number;
 }
-
-const IMAGE_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp']);
 
 export class InputScorer {
   readonly #options: InputScorerOptions;
@@ -132,8 +131,8 @@ export class InputScorer {
 }
 
 function toRequest(message: InputMessage): ScoreRequest {
-  const contentType = (message.contentType ?? '').split(';')[0]!.trim().toLowerCase();
-  if (IMAGE_TYPES.has(contentType)) return { kind: 'image', image: message.data, contentType };
+  const contentType = imageContentType(message.contentType);
+  if (contentType) return { kind: 'image', image: message.data, contentType };
   try {
     return { kind: 'json', body: JSON.parse(message.data.toString('utf8')) };
   } catch (error) {

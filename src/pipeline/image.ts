@@ -7,6 +7,15 @@ import { EdgeInferError, messageOf } from '../errors.js';
 import type { Tensor, TensorSpec } from '../engine/tensor.js';
 import { channelNumbers, type ImageSettingsInput } from '../models/manifest.js';
 
+/** The image formats a request may send as its raw body; sharp decodes each. */
+export const IMAGE_CONTENT_TYPES: readonly string[] = ['image/jpeg', 'image/png', 'image/webp'];
+
+/** The image type a Content-Type value names (parameters and case aside), or undefined for any other. */
+export function imageContentType(header: string | undefined): string | undefined {
+  const type = (header ?? '').split(';')[0]!.trim().toLowerCase();
+  return IMAGE_CONTENT_TYPES.includes(type) ? type : undefined;
+}
+
 export interface ImagePlan {
   input: string;
   width: number;

@@ -5,8 +5,9 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { EdgeInferError, isEdgeInferError, statusCodeOf } from '../errors.js';
+import { IMAGE_CONTENT_TYPES } from '../pipeline/image.js';
 
-export const ACCEPTED_SCORE_TYPES = 'application/json, image/jpeg, image/png or image/webp';
+const ACCEPTED_SCORE_TYPES = ['application/json', ...IMAGE_CONTENT_TYPES].join(', ');
 
 /** Fastify's errors, as our codes. Anything unknown stays as it is and answers 500. */
 export function fromFastifyError(error: FastifyError, request: FastifyRequest, maxBody: number): unknown {

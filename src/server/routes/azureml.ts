@@ -6,16 +6,15 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { EdgeInferError } from '../../errors.js';
 import type { ScoreRequest } from '../../models/model-version.js';
 import { scoreOn } from '../../models/score.js';
+import { IMAGE_CONTENT_TYPES, imageContentType } from '../../pipeline/image.js';
 import type { ServiceOptions } from '../app.js';
 import { buildSwagger } from '../swagger.js';
-
-const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp'];
 
 export async function azureMlRoutes(app: FastifyInstance, options: ServiceOptions): Promise<void> {
   const { registry, metrics } = options;
   // Scoped to this plugin: the /v2 routes take other bodies. Plain text is no scoring input: 415, not 400.
   app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser([...IMAGE_CONTENT_TYPES], { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   app.get('/', async (_request, reply) => reply.type('text/plain; charset=utf-8').send('Healthy'));
 
@@ -42,8 +41,8 @@ export async function azureMlRoutes(app: FastifyInstance, options: ServiceOption
 }
 
 function toScoreRequest(request: FastifyRequest): ScoreRequest {
-  const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (IMAGE_TYPES.includes(contentType)) return { kind: 'image', image: request.body as Buffer, contentType };
+  const contentType = imageContentType(request.headers['content-type']);
+  if (contentType) return { kind: 'image', image: request.body as Buffer, contentType };
   if (request.body === undefined || request.body === null) throw new EdgeInferError('EI_BAD_REQUEST', ['The body is empty; send JSON or an image']);
   return { kind: 'json', body: request.body };
 }
