@@ -150,13 +150,14 @@ test.serial('a failed download is tried again when the same desired state is app
 test.serial('content is downloaded once: two slots share a download, a known sha256 is never fetched again', async (t) =>
   withService(async (service) => {
     const slot = servedFace('shared', '1');
-    service.reconciler.apply({ models: { a: slot, b: slot } });
+    // The same content under another name, asked for at the same moment: still one download.
+    const copy = servedFace('shared-copy', '1');
+    service.reconciler.apply({ models: { a: slot, b: slot, d: copy } });
     await service.reconciler.settled();
-    t.is(service.status.model('a')?.status, 'active');
-    t.is(service.status.model('b')?.status, 'active');
-    t.is(files.requests.filter((r) => r.startsWith('/shared.onnx')).length, 1);
+    for (const name of ['a', 'b', 'd']) t.is(service.status.model(name)?.status, 'active', name);
+    t.is(files.requests.filter((r) => r.startsWith('/shared')).length, 1);
     // Content the store holds is found by its hash, under any URI: this one is not even served.
-    service.reconciler.apply({ models: { a: slot, b: slot, c: { ...slot, uri: `${files.url}/nowhere/renamed.onnx` } } });
+    service.reconciler.apply({ models: { a: slot, b: slot, d: copy, c: { ...slot, uri: `${files.url}/nowhere/renamed.onnx` } } });
     await service.reconciler.settled();
     t.is(service.status.model('c')?.status, 'active');
     t.false(files.requests.some((r) => r.startsWith('/nowhere')));

@@ -42,14 +42,21 @@ export function redactUri(uri: string): string {
   }
 }
 
-const inFlight = new Map<string, Promise<void>>();
+/** Downloads under way, by sha256: content is fetched once however many slots (and file names) ask for it. */
+const inFlight = new Map<string, Promise<string>>();
 
-/** Downloads `uri` to `targetFile` unless the same target is already on its way, then waits for that one. */
-export function downloadVerified(uri: string, expectedSha256: string, targetFile: string, options: DownloadOptions = {}): Promise<void> {
-  const running = inFlight.get(targetFile);
+/**
+ * Downloads `uri` to `targetFile`, or, when the same content is already on its way, waits for that download.
+ * Resolves with the file the content landed in (the other download's, in that case).
+ */
+export function downloadVerified(uri: string, expectedSha256: string, targetFile: string, options: DownloadOptions = {}): Promise<string> {
+  const sha256 = expectedSha256.toLowerCase();
+  const running = inFlight.get(sha256);
   if (running) return running;
-  const download = downloadWithRetries(uri, expectedSha256.toLowerCase(), targetFile, { ...DEFAULTS, ...options }).finally(() => inFlight.delete(targetFile));
-  inFlight.set(targetFile, download);
+  const download = downloadWithRetries(uri, sha256, targetFile, { ...DEFAULTS, ...options })
+    .then(() => targetFile)
+    .finally(() => inFlight.delete(sha256));
+  inFlight.set(sha256, download);
   return download;
 }
 
@@ -129,7 +136,7 @@ async function transfer(
       throw new Attempt(`the server answered ${response.status} ${response.statusText}`, retry);
     }
     const start = resumed ? have : 0;
-    const hash = resumed ? await hashOf(partial) : createHash('sha256');
+    const hash = resumed ? await hashFile(partial) : createHash('sha256');
     const length = Number(response.headers.get('content-length') ?? NaN);
     const total = start + length;
     const file = createWriteStream(partial, { flags: resumed ? 'a' : 'w' });
@@ -154,8 +161,8 @@ async function transfer(
   }
 }
 
-/** A hash fed with what the file already holds, to go on from. */
-async function hashOf(file: string): Promise<Hash> {
+/** A sha256 fed with what the file holds: digest it, or go on feeding it (a resumed download). */
+export async function hashFile(file: string): Promise<Hash> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
   return hash;

@@ -3,13 +3,11 @@
  * that readModelPackage() can open. Downloads and unpacked archives go to the store, content-addressed by
  * sha256, so the same archive is never unpacked twice.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { access, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EdgeInferError } from '../errors.js';
-import { downloadVerified, type DownloadOptions } from './download.js';
+import { downloadVerified, hashFile, type DownloadOptions } from './download.js';
 import { archiveKind, unpackArchive } from './unpack.js';
 
 export interface ModelLocation {
@@ -42,10 +40,11 @@ export async function locateModel(location: ModelLocation, storeDir: string, hoo
     const sha256 = location.sha256.toLowerCase();
     // Content the store holds is used whatever URI or file name it came under: the hash names it.
     const held = await storedBlob(storeDir, sha256);
-    const blob = held ?? path.join(storeDir, 'blobs', sha256, path.basename(new URL(uri).pathname) || 'model.onnx');
-    if (!held) {
+    let blob = held;
+    if (!blob) {
       hooks.onDownload?.();
-      await downloadVerified(uri, sha256, blob, hooks.download);
+      const target = path.join(storeDir, 'blobs', sha256, path.basename(new URL(uri).pathname) || 'model.onnx');
+      blob = await downloadVerified(uri, sha256, target, hooks.download);
     }
     hooks.onVerify?.();
     return unpackIfArchive(blob, sha256, storeDir);
@@ -62,7 +61,7 @@ export async function locateModel(location: ModelLocation, storeDir: string, hoo
 async function verifiedLocal(file: string, expected: string | undefined): Promise<string | undefined> {
   const isFile = await stat(file).then((s) => s.isFile(), () => false);
   if (!isFile || (!expected && !archiveKind(file))) return expected;
-  const actual = await sha256File(file);
+  const actual = (await hashFile(file)).digest('hex');
   if (expected && actual !== expected.toLowerCase()) throw new EdgeInferError('EI_HASH_MISMATCH', [file, actual, expected]);
   return actual;
 }
@@ -72,12 +71,6 @@ async function unpackIfArchive(file: string, sha256: string, storeDir: string): 
   const folder = path.join(storeDir, 'packages', sha256);
   if (!(await exists(folder))) await unpackArchive(file, folder);
   return { path: folder, sha256 };
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /** The complete file under `blobs/<sha256>/`, if a download of it finished before. */

@@ -8,6 +8,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
 import { createServer, type Server } from 'node:tls';
 import { Aedes, type Client } from 'aedes';
+import { mergePatch } from '../../src/config/desired-state.js';
 
 export interface OutputMessage {
   output: string;
@@ -87,7 +88,7 @@ export class EdgeHub {
   /** Sends a desired-properties patch, as IoT Hub does after a twin update. */
   async patchDesired(patch: Record<string, unknown>): Promise<void> {
     this.desiredVersion++;
-    this.desired = { ...this.desired, ...patch };
+    this.desired = mergePatch(this.desired, patch) as Record<string, unknown>;
     await this.#publish(`$iothub/twin/PATCH/properties/desired/?$version=${this.desiredVersion}`, { ...patch, $version: this.desiredVersion });
   }
 
@@ -149,7 +150,7 @@ export class EdgeHub {
     } else if (topic.startsWith('$iothub/twin/PATCH/properties/reported/')) {
       const patch = JSON.parse(payload.toString()) as Record<string, unknown>;
       this.reportedPatches.push(patch);
-      this.reported = mergePatch(this.reported, patch);
+      this.reported = mergePatch(this.reported, patch) as Record<string, unknown>;
       void this.#publish(`$iothub/twin/res/204/?$rid=${rid}&$version=${this.reportedPatches.length + 1}`, '');
     } else if (topic.startsWith('$iothub/methods/res/')) {
       const status = Number(topic.split('/')[3]);
@@ -174,12 +175,3 @@ export class EdgeHub {
   }
 }
 
-function mergePatch(state: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
-  const next = { ...state };
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === null) delete next[key];
-    else if (typeof value === 'object' && !Array.isArray(value)) next[key] = mergePatch((next[key] as Record<string, unknown>) ?? {}, value as Record<string, unknown>);
-    else next[key] = value;
-  }
-  return next;
-}
