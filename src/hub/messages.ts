@@ -67,6 +67,7 @@ export class InputScorer {
       return;
     }
     this.#waiting.push(message);
+    this.#options.log.debug({ messageId: message.messageId, waiting: this.#waiting.length }, 'input message accepted');
     this.#pump();
   }
 
