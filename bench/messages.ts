@@ -3,14 +3,11 @@
  * MQTT+TLS): messages/s and end-to-end latency at 1 and 16 in flight, against the same images over `/score`.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EdgeHub } from '../test/support/edgehub.js';
-import { makeCertificate } from '../test/support/network.js';
-import { startChild, freePort } from './children.js';
 import { percentile } from './measure.js';
+import { startModuleWithHub } from './module-with-hub.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -41,17 +38,7 @@ async function closedLoop(inFlight: number, operation: () => Promise<void>): Pro
 }
 
 export async function messagesBench(): Promise<string[]> {
-  const tls = await makeCertificate();
-  const dir = await mkdtemp(path.join(tmpdir(), 'edge-infer-bench-hub-'));
-  await writeFile(path.join(dir, 'ca.pem'), tls.cert);
-  const hub = new EdgeHub({ tls, hubName: 'hub.example', deviceId: 'bench', moduleId: 'edge-infer', key: Buffer.from('bench-key-0123456789abcdef').toString('base64'), desired: {} });
-  await hub.start();
-  const port = await freePort();
-  const service = await startChild(
-    [path.join(root, 'dist/src/main.js'), '--port', String(port), '--host', '127.0.0.1', '--store', path.join(dir, 'store')],
-    (l) => l.includes('model version active'),
-    { EDGE_INFER_CONNECTION_STRING: hub.connectionString, EDGE_INFER_CA_FILE: path.join(dir, 'ca.pem') },
-  );
+  const { hub, base, stop } = await startModuleWithHub({});
   const image = await readFile(path.join(root, 'node_modules/@vladmandic/face-api/demo/sample1.jpg'));
   const waiting = new Map<string, () => void>();
   hub.onOutput((message) => waiting.get(message.properties['$.cid'] ?? '')?.());
@@ -66,7 +53,7 @@ export async function messagesBench(): Promise<string[]> {
     waiting.delete(id);
   };
   const viaHttp = async () => {
-    const response = await fetch(`http://127.0.0.1:${port}/score`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array(image) });
+    const response = await fetch(`${base}/score`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array(image) });
     if (response.status !== 200) throw new Error(`/score answered ${response.status}`);
     await response.arrayBuffer();
   };
@@ -90,7 +77,6 @@ export async function messagesBench(): Promise<string[]> {
       '',
     ];
   } finally {
-    service.child.kill('SIGTERM');
-    await hub.stop();
+    await stop();
   }
 }

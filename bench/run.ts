@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: the same model with the same session options, side by side in one run, on this machine:
  * in-process session.run, a bare node:http OIP server (the floor for any Node HTTP service), the service's OIP
- * binary route, /score with an image and /score with JSON; then the lifecycle figures (lifecycle.ts). Prints
- * the tables with the ratios against the targets and writes them to bench/results.md.
+ * binary route, /score with an image and /score with JSON; then the lifecycle figures (lifecycle.ts), edgeHub
+ * messages (messages.ts) and cameras (cameras.ts). Prints the tables with the ratios against the targets and
+ * writes them to bench/results.md.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import { BUNDLED_MODEL } from '../src/models/bundled.js';
 import { loadModelVersion } from '../src/models/model-version.js';
 import { readModelPackage } from '../src/models/package.js';
 import { freePort, startChild } from './children.js';
+import { camerasBench } from './cameras.js';
 import { lifecycleBench } from './lifecycle.js';
 import { messagesBench } from './messages.js';
 import { concurrentRate, httpRate, post, sequentialLatency, type HttpCall, type Latency } from './measure.js';
@@ -149,6 +151,7 @@ async function main(): Promise<void> {
     ``,
     ...(await lifecycleBench()),
     ...(await messagesBench()),
+    ...(await camerasBench()),
   ];
   const table = lines.join('\n');
   process.stdout.write(`${table}\n`);

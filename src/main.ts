@@ -22,6 +22,7 @@ import { ModelRegistry } from './models/registry.js';
 import { Reconciler } from './models/reconciler.js';
 import { ModelStore } from './models/store.js';
 import { buildApp } from './server/app.js';
+import { CameraManager } from './sources/cameras.js';
 import { createMetrics } from './status/metrics.js';
 import { StatusStore } from './status/store.js';
 import { SERVICE_VERSION } from './version.js';
@@ -39,10 +40,10 @@ async function createModuleClient(settings: Settings): Promise<deviceSdk.ModuleC
 
 /** The desired state of `--model`, or of nothing (the bundled detector); `--desired` is watched instead. */
 function desiredFromFlags(settings: Settings): DesiredState {
-  if (!settings.model) return { models: {} };
+  if (!settings.model) return { models: {}, cameras: {}, output: {} };
   const { name, uri, sha256 } = settings.model;
   const slot = { version: '1', uri, ...(sha256 ? { sha256 } : {}), target: settings.target, ...(settings.threads ? { threads: settings.threads } : {}) };
-  return { models: { [name]: slot } };
+  return { models: { [name]: slot }, cameras: {}, output: {} };
 }
 
 async function main(): Promise<void> {
@@ -89,6 +90,23 @@ async function main(): Promise<void> {
     { ...BUNDLED_MODEL, target: settings.target, ...(settings.threads ? { threads: settings.threads } : {}) },
   );
 
+  let hub: HubLink | undefined;
+  const cameras = new CameraManager({
+    registry,
+    status,
+    log,
+    defaultModel: () => reconciler.defaultModel(),
+    ...(settings.mode !== 'standalone' ? { publish: (message) => hub!.send(message) } : {}),
+    ...(settings.ca ? { network: { ca: settings.ca } } : {}),
+    onFrame: (camera, outcome) => metrics.cameraFrames.inc({ camera, outcome }),
+    backoff: { firstMs: 1000, mostMs: 60_000 },
+    statsIntervalMs: 10_000,
+  });
+  const applyDesired = (state: DesiredState) => {
+    reconciler.apply(state);
+    cameras.apply(state.cameras, state.output);
+  };
+
   const app = await buildApp({
     registry,
     status,
@@ -96,6 +114,7 @@ async function main(): Promise<void> {
     log,
     defaultModel: () => reconciler.defaultModel(),
     activate: (name, version) => reconciler.activate(name, version),
+    cameras,
     keys: settings.keys,
     maxBody: settings.maxBody,
     corsOrigins: settings.corsOrigins,
@@ -103,7 +122,6 @@ async function main(): Promise<void> {
     ...(settings.tls ? { https: settings.tls } : {}),
   });
 
-  let hub: HubLink | undefined;
   let stopWatching = () => {};
   let stopping = false;
   const stop = async (signal: string) => {
@@ -112,6 +130,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'stopping: finishing requests in flight');
     setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref();
     stopWatching();
+    cameras.stop();
     await hub?.stop();
     await app.close();
     registry.close();
@@ -131,7 +150,7 @@ async function main(): Promise<void> {
       onDesired: (state) => {
         status.setDesired('twin', typeof state === 'string' ? state : null);
         if (typeof state === 'string') log.error({ code: 'EI_DESIRED_INVALID' }, state);
-        else reconciler.apply(state);
+        else applyDesired(state);
       },
       reported: new ReportedProperties(status, log),
       methods: { registry, status, defaultModel: () => reconciler.defaultModel(), activate: (name, version) => reconciler.activate(name, version) },
@@ -142,7 +161,7 @@ async function main(): Promise<void> {
     hub.start();
   } else if (desiredFile) {
     stopWatching = await watchDesiredFile(desiredFile, {
-      onState: (state) => reconciler.apply(state),
+      onState: applyDesired,
       onProblem: (problem) => {
         status.setDesired(`file:${desiredFile}`, problem);
         if (problem) log.error({ code: 'EI_DESIRED_INVALID' }, problem);
@@ -150,7 +169,7 @@ async function main(): Promise<void> {
     });
   } else {
     status.setDesired(settings.model ? 'flags' : 'none', null);
-    reconciler.apply(desiredFromFlags(settings));
+    applyDesired(desiredFromFlags(settings));
   }
 }
 

@@ -10,6 +10,7 @@ import test from 'ava';
 import { EdgeHub } from './support/edgehub.js';
 import { photo } from './support/fixtures.js';
 import { makeCertificate } from './support/network.js';
+import { until } from './support/until.js';
 import { startProgram } from './support/program.js';
 import { startWorkloadApi, type WorkloadApi } from './support/workload-api.js';
 
@@ -23,11 +24,7 @@ async function scoresThroughHub(t: import('ava').ExecutionContext, env: (hub: Ed
   // Nothing from the test's own environment decides the mode: only what IoT Edge would set.
   const program = await startProgram(['--store', path.join(dir, 'store')], { EDGE_INFER_CONNECTION_STRING: '', ...(await env(hub, dir, tls.cert)) });
   try {
-    const deadline = Date.now() + 30_000;
-    while ((hub.reported as { models?: { face?: { status: string } } }).models?.face?.status !== 'active') {
-      if (Date.now() > deadline) throw new Error(`no active model reported: ${JSON.stringify(hub.reported)}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await until(() => (hub.reported as { models?: { face?: { status: string } } }).models?.face?.status === 'active', 'an active model reported', { describe: () => hub.reported });
     await hub.sendInput('score', await photo(3), { '$.ct': 'image/jpeg' });
     const [answer] = await hub.waitForOutputs(1);
     t.is(answer!.output, 'results');

@@ -6,10 +6,13 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
+import sharp from 'sharp';
 import { BUNDLED_MODEL } from '../src/models/bundled.js';
 import { EdgeHub } from './support/edgehub.js';
 import { photo } from './support/fixtures.js';
 import { makeCertificate } from './support/network.js';
+import { startHttpCamera } from './support/http-camera.js';
+import { until as waitUntil } from './support/until.js';
 import { startProgram, type RunningProgram } from './support/program.js';
 
 const face = (version: string) => ({ version, uri: BUNDLED_MODEL.uri, ...BUNDLED_MODEL.settings });
@@ -17,6 +20,7 @@ const face = (version: string) => ({ version, uri: BUNDLED_MODEL.uri, ...BUNDLED
 interface Reported {
   runtime?: { version: string };
   models?: Record<string, { status: string; version: string | null } | null>;
+  cameras?: Record<string, { status: string; fps: number; lastFrameAt: string | null } | null>;
 }
 
 let hub: EdgeHub;
@@ -36,12 +40,9 @@ test.after.always(async () => {
   await hub?.stop();
 });
 
-async function until(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; reported: ${JSON.stringify(hub.reported)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+/** Waits for the hub's state to get somewhere; a timeout shows the reported properties. */
+function until(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  return waitUntil(check, what, { timeoutMs, describe: () => hub.reported });
 }
 
 test.serial('the twin names the model; reported properties say what runs, coalesced', async (t) => {
@@ -87,6 +88,28 @@ test.serial('an input that cannot be scored yields an errors message; nothing is
   t.deepEqual(answers.map((m) => m.output), ['errors', 'errors']);
   const codes = answers.map((m) => (JSON.parse(m.body.toString()) as { error: { code: string } }).error.code).sort();
   t.deepEqual(codes, ['EI_BAD_JSON', 'EI_MODEL_NOT_FOUND']);
+});
+
+test.serial('a camera named in the twin sends its frames upstream and is reported; removing it reports null', async (t) => {
+  const camera = await startHttpCamera({ jpeg: await sharp(await photo(6)).resize(960).jpeg().toBuffer() });
+  try {
+    const before = hub.outputs.length;
+    await hub.patchDesired({ cameras: { porch: { uri: camera.url('/snapshot.jpg'), fps: 2 } }, output: { name: 'camera-results' } });
+    await until(() => hub.outputs.slice(before).filter((m) => m.properties.source === 'camera').length >= 2, 'two camera results');
+    const message = hub.outputs.slice(before).find((m) => m.properties.source === 'camera')!;
+    t.is(message.output, 'camera-results');
+    t.is(message.properties['$.ct'], 'application/json');
+    const envelope = JSON.parse(message.body.toString()) as { source: unknown; model: string; result: { detections: unknown[] } };
+    t.deepEqual(envelope.source, { type: 'camera', id: 'porch' });
+    t.is(envelope.model, 'face');
+    t.is(envelope.result.detections.length, 4);
+    await until(() => (hub.reported as Reported).cameras?.porch?.status === 'streaming', 'the camera reported streaming');
+    t.truthy((hub.reported as Reported).cameras!.porch!.lastFrameAt);
+  } finally {
+    await hub.patchDesired({ cameras: { porch: null }, output: null });
+    await camera.close();
+  }
+  await until(() => !('porch' in ((hub.reported as Reported).cameras ?? {})), 'the removed camera reported as null');
 });
 
 test.serial('direct methods: getStatus, score, activate', async (t) => {

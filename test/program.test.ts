@@ -8,6 +8,7 @@ import path from 'node:path';
 import test from 'ava';
 import { ocrClassifierPath, photo, postImage } from './support/fixtures.js';
 import { runProgram, startProgram } from './support/program.js';
+import { until } from './support/until.js';
 
 const store = () => mkdtemp(path.join(tmpdir(), 'edge-infer-store-'));
 
@@ -97,21 +98,18 @@ test('--desired FILE is watched: a new version swaps in, activate rolls back, a 
   const desired = path.join(dir, 'desired.json');
   const write = (version: string) => writeFile(desired, JSON.stringify({ models: { direction: { version, uri, sha256: createHash('sha256').update(bytes).digest('hex') } } }));
   const statusOf = async (url: string) => (await (await fetch(`${url}/status`)).json()) as { desired: { error: string | null }; models: Record<string, { status: string; version: string }> };
-  const until = async (url: string, check: (s: Awaited<ReturnType<typeof statusOf>>) => boolean) => {
-    for (let i = 0; i < 100; i++) {
-      const s = await statusOf(url);
-      if (check(s)) return s;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`status never got there: ${JSON.stringify(await statusOf(url))}`);
+  const statusReaches = async (url: string, check: (s: Awaited<ReturnType<typeof statusOf>>) => boolean) => {
+    let last = await statusOf(url);
+    await until(async () => check((last = await statusOf(url))), 'the status to get there', { timeoutMs: 10_000, everyMs: 100, describe: () => last });
+    return last;
   };
   await write('1');
   const program = await startProgram(['--store', path.join(dir, 'store'), '--desired', desired]);
   try {
-    await until(program.url, (s) => s.models.direction?.status === 'active' && s.models.direction.version === '1');
+    await statusReaches(program.url, (s) => s.models.direction?.status === 'active' && s.models.direction.version === '1');
     t.is((await fetch(`${program.url}/v2/models/face/ready`)).status, 404, 'a desired state that names models does not serve the bundled one');
     await write('2');
-    await until(program.url, (s) => s.models.direction?.version === '2');
+    await statusReaches(program.url, (s) => s.models.direction?.version === '2');
     // The rollback from a shell: `edge-infer activate`.
     const port = new URL(program.url).port;
     const rolledBack = await runProgram(['activate', 'direction', '1', '--port', port]);
@@ -122,7 +120,7 @@ test('--desired FILE is watched: a new version swaps in, activate rolls back, a 
     t.is(refused.code, 1);
     t.regex(refused.stdout, /EI_VERSION_NOT_STORED/);
     await writeFile(desired, '{ "models": ');
-    const broken = await until(program.url, (s) => s.desired.error !== null);
+    const broken = await statusReaches(program.url, (s) => s.desired.error !== null);
     t.regex(broken.desired.error!, /not valid JSON/);
     t.is(broken.models.direction?.version, '1', 'the running version (the rollback) goes on');
     await write('2');
@@ -134,7 +132,7 @@ test('--desired FILE is watched: a new version swaps in, activate rolls back, a 
   const again = await startProgram(['--store', path.join(dir, 'store'), '--desired', desired]);
   try {
     // The store serves what served last (1, the rollback) at once; the desired state then moves it to 2.
-    const status = await until(again.url, (s) => s.models.direction?.status === 'active' && s.models.direction.version === '2');
+    const status = await statusReaches(again.url, (s) => s.models.direction?.status === 'active' && s.models.direction.version === '2');
     t.is(status.models.direction?.version, '2');
     t.is((await fetch(`${again.url}/v2/models/direction/ready`)).status, 200);
   } finally {

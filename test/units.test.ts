@@ -75,6 +75,7 @@ function fakeVersion(version: string, released: string[]): ModelVersion {
     target: 'cpu',
     signature: { inputs: [], outputs: [] },
     settings: {},
+    imagePlan: undefined,
     score: async () => version,
     infer: async () => ({}),
     release: async () => void released.push(version),

@@ -25,21 +25,61 @@ export const ModelSlotSchema = Type.Object(
 
 export type ModelSlot = Static<typeof ModelSlotSchema>;
 
-/** The desired state as given: slots are checked separately (checkSlot), the rest here. */
+/** A camera the module pulls frames from (contract section 4; README "Cameras"). */
+export const CameraSpecSchema = Type.Object(
+  {
+    uri: Type.String({ pattern: '^(rtsps?|https?|file)://' }),
+    fps: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 60 })),
+    model: Type.Optional(Type.String({ minLength: 1 })),
+    enabled: Type.Optional(Type.Boolean()),
+    /** No frame for this long is a fault (stall), and so is a connection that takes longer. */
+    timeoutSeconds: Type.Optional(Type.Number({ minimum: 1, maximum: 600 })),
+    /** Overrides `output.minScore` for this camera. */
+    minScore: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+export type CameraSpec = Static<typeof CameraSpecSchema>;
+
+/** Where results go and which camera frames are worth sending. */
+export const OutputSchema = Type.Object({
+  name: Type.Optional(Type.String({ minLength: 1 })),
+  /** A camera frame whose best score is below this sends nothing, and its detections below it are left out. */
+  minScore: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  /** With `minScore`, a camera still sends one frame this often when nothing was found: a heartbeat. */
+  heartbeatSeconds: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+});
+
+export type OutputSettings = Static<typeof OutputSchema>;
+
+/** The desired state as given: slots and cameras are checked one by one (checkSlot, checkCamera), the rest here. */
 export interface DesiredState {
   models: Record<string, unknown>;
   defaultModel?: string;
+  cameras: Record<string, unknown>;
+  output: OutputSettings;
 }
 
 /** Reads the parts of a desired document the lifecycle uses; twin metadata (`$version`, ...) is ignored. */
 export function readDesiredState(document: unknown): DesiredState | string {
   if (document === null || typeof document !== 'object' || Array.isArray(document)) return '/: the desired state must be a JSON object';
-  const { models = {}, defaultModel } = document as { models?: unknown; defaultModel?: unknown };
-  if (models === null || typeof models !== 'object' || Array.isArray(models)) return '/models: must be an object keyed by model name';
+  const { models = {}, defaultModel, cameras = {}, output = {} } = document as Record<string, unknown>;
+  if (!isKeyedObject(models)) return '/models: must be an object keyed by model name';
   if (defaultModel !== undefined && typeof defaultModel !== 'string') return '/defaultModel: must be a string';
-  // null entries are deletions in IoT Hub patches; in a merged state they mean "no such slot".
-  const present = Object.fromEntries(Object.entries(models).filter(([, slot]) => slot !== null));
-  return { models: present, ...(defaultModel ? { defaultModel } : {}) };
+  if (!isKeyedObject(cameras)) return '/cameras: must be an object keyed by camera id';
+  const outputProblem = Value.Errors(OutputSchema, output).First();
+  if (outputProblem) return `/output${outputProblem.path}: ${outputProblem.message}`;
+  return { models: present(models), ...(defaultModel ? { defaultModel } : {}), cameras: present(cameras), output: output as OutputSettings };
+}
+
+function isKeyedObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** null entries are deletions in IoT Hub patches; in a merged state they mean "no such entry". */
+function present(entries: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(entries).filter(([, value]) => value !== null));
 }
 
 /** A slot, checked: the slot or the first problem as "/models/<name>/<path>: message". */
@@ -48,6 +88,14 @@ export function checkSlot(name: string, slot: unknown): ModelSlot | string {
   const first = Value.Errors(ModelSlotSchema, slot).First();
   if (first) return `/models/${name}${first.path}: ${first.message}`;
   return slot as ModelSlot;
+}
+
+/** A camera, checked: the spec or the first problem as "/cameras/<id>/<path>: message". */
+export function checkCamera(id: string, spec: unknown): CameraSpec | string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return `/cameras/${id}: a camera id is 1–64 letters, digits, "_" or "-"`;
+  const first = Value.Errors(CameraSpecSchema, spec).First();
+  if (first) return `/cameras/${id}${first.path}: ${first.message}`;
+  return spec as CameraSpec;
 }
 
 /**

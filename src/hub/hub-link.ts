@@ -52,7 +52,7 @@ export class HubLink {
       registry: options.methods.registry,
       defaultModel: options.methods.defaultModel,
       outputName: () => this.#desired.outputName(),
-      send: (message) => this.#send(message),
+      send: (message) => this.send(message),
       complete: async (message) => {
         await this.#call('completing a message', (client) => client.complete(message as deviceSdk.Message));
       },
@@ -150,7 +150,8 @@ export class HubLink {
     await withTimeout('closing the IoT Hub client', 5000, client.close()).catch(() => undefined);
   }
 
-  async #send(message: OutputMessage): Promise<void> {
+  /** Sends one message to an output; rejects when not connected or not acknowledged in time. */
+  async send(message: OutputMessage): Promise<void> {
     const out = new deviceSdk.Message(message.body);
     out.contentType = 'application/json';
     out.contentEncoding = 'utf-8';

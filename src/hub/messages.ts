@@ -11,6 +11,9 @@ import type { ScoreRequest } from '../models/model-version.js';
 import type { ModelRegistry } from '../models/registry.js';
 import { scoreOn } from '../models/score.js';
 import { imageContentType } from '../pipeline/image.js';
+import { resultMessage, type OutputMessage } from '../sources/result-message.js';
+
+export type { OutputMessage };
 
 /** What the scorer needs of an SDK message. */
 export interface InputMessage {
@@ -19,14 +22,6 @@ export interface InputMessage {
   correlationId?: string;
   contentType?: string;
   properties: { getValue(key: string): string | undefined };
-}
-
-/** An answer to send: output name, JSON body and application properties. */
-export interface OutputMessage {
-  output: string;
-  body: string;
-  correlationId: string | undefined;
-  properties: Record<string, string>;
 }
 
 export interface InputScorerOptions {
@@ -104,24 +99,17 @@ export class InputScorer {
   async #answer(message: InputMessage, started: number, model: { name: string; version?: string } | undefined, error?: unknown, result?: unknown): Promise<void> {
     const failed = error !== undefined;
     const code = failed ? (isEdgeInferError(error) ? error.code : 'EI_INTERNAL') : undefined;
-    const envelope = {
-      model: model?.name ?? null,
-      version: model?.version ?? null,
+    const answer = resultMessage({
+      output: failed ? 'errors' : this.#options.outputName(),
+      model,
       source: { type: 'message', id: message.messageId ?? null },
-      timestamp: new Date().toISOString(),
-      latencyMs: Math.round((performance.now() - started) * 100) / 100,
-      ...(failed
-        ? { error: { code, message: messageOf(error) } }
-        : { result }),
-    };
-    const output = failed ? 'errors' : this.#options.outputName();
+      receivedAt: new Date(performance.timeOrigin + started),
+      latencyMs: performance.now() - started,
+      correlationId: message.correlationId || message.messageId,
+      ...(failed ? { error: { code: code!, message: messageOf(error) } } : { result }),
+    });
     try {
-      await this.#options.send({
-        output,
-        body: JSON.stringify(envelope),
-        correlationId: message.correlationId || message.messageId,
-        properties: { model: model?.name ?? '', modelVersion: model?.version ?? '', source: 'message' },
-      });
+      await this.#options.send(answer);
       this.#options.onAnswered?.(failed ? 'errors' : 'results', code);
       await this.#options.complete(message);
     } catch (sendError) {

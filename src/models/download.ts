@@ -11,6 +11,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import fetch, { type Response } from 'node-fetch';
 import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
+import { redactUri } from '../redact.js';
 import { agentFor, type NetworkSettings } from './http-agent.js';
 
 export interface DownloadOptions {
@@ -28,19 +29,6 @@ export interface DownloadOptions {
 }
 
 const DEFAULTS = { retries: 5, backoffMs: 1000, maxBackoffMs: 60_000, stallMs: 30_000 };
-
-/** A URI shown without its query string (blob SAS tokens live there) or user info. */
-export function redactUri(uri: string): string {
-  try {
-    const url = new URL(uri);
-    url.username = '';
-    url.password = '';
-    url.search = '';
-    return url.toString();
-  } catch {
-    return '(unparseable URI)';
-  }
-}
 
 /** Downloads under way, by sha256: content is fetched once however many slots (and file names) ask for it. */
 const inFlight = new Map<string, Promise<string>>();

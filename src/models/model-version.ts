@@ -9,14 +9,20 @@ import { loadEntryScript, type EntryScript } from '../engine/entry-script.js';
 import { loadOnnxModel, type SessionSettings } from '../engine/onnx-session.js';
 import { dtypeInfo } from '../engine/dtypes.js';
 import type { Feeds, ModelSignature, Outputs } from '../engine/tensor.js';
-import { identityGeometry, imageToTensor, planImageInput, type ImagePlan } from '../pipeline/image.js';
+import { identityGeometry, imageToTensor, pixelsToTensor, planImageInput, type ImageGeometry, type ImagePlan } from '../pipeline/image.js';
 import { feedsFromScoreBody } from '../pipeline/json-tensors.js';
 import { createPostprocessor, type Postprocessor } from '../pipeline/postprocess/index.js';
 import type { ModelSettings } from './manifest.js';
 import type { ModelPackage } from './package.js';
 
-/** A request to score, as any source hands it over. */
-export type ScoreRequest = { kind: 'json'; body: unknown } | { kind: 'image'; image: Buffer; contentType: string };
+/**
+ * A request to score, as any source hands it over. `pixels` is RGB already at the image plan's size (camera
+ * frames resized by ffmpeg), with the geometry back to the picture as taken.
+ */
+export type ScoreRequest =
+  | { kind: 'json'; body: unknown }
+  | { kind: 'image'; image: Buffer; contentType: string }
+  | { kind: 'pixels'; pixels: Uint8Array; geometry: ImageGeometry };
 
 export interface ModelVersion {
   readonly name: string;
@@ -26,6 +32,8 @@ export interface ModelVersion {
   /** The ONNX model's inputs and outputs; empty for an entry script that loads no model of its own. */
   readonly signature: ModelSignature;
   readonly settings: ModelSettings;
+  /** How images become the input tensor; undefined for an entry script, or a model that takes no images. */
+  readonly imagePlan: ImagePlan | undefined;
   /** The whole work: preprocessing, inference, postprocessing (or the entry script). */
   score(request: ScoreRequest): Promise<unknown>;
   /** The model alone, tensors in and out (the Open Inference Protocol path). */
@@ -76,6 +84,10 @@ export async function loadModelVersion(options: LoadOptions): Promise<ModelVersi
       return { feeds: { [imagePlan.input]: tensor }, geometry };
     };
     const builtIn = async (request: ScoreRequest): Promise<unknown> => {
+      if (request.kind === 'pixels') {
+        if (!imagePlan) throw notImage;
+        return postprocess(postprocessor!, name, await infer({ [imagePlan.input]: pixelsToTensor(request.pixels, imagePlan) }), request.geometry);
+      }
       if (request.kind === 'image') {
         const { feeds, geometry } = await imageFeeds(request.image);
         return postprocess(postprocessor!, name, await infer(feeds), geometry);
@@ -98,7 +110,10 @@ export async function loadModelVersion(options: LoadOptions): Promise<ModelVersi
       };
       script = await loadEntryScript(name, pkg.scriptFile, `${name}@${options.version}`, context);
     }
-    const score = script ? (request: ScoreRequest) => script.run(request.kind === 'json' ? request.body : { image: request.image, contentType: request.contentType }) : builtIn;
+    const scripted = async (request: ScoreRequest): Promise<unknown> => {
+      if (request.kind === 'pixels') throw new EdgeInferError('EI_INPUT_NOT_IMAGE', [name, 'its entry script takes encoded images, not pixels']);
+      return script!.run(request.kind === 'json' ? request.body : { image: request.image, contentType: request.contentType });
+    };
 
     const version: ModelVersion = {
       name,
@@ -107,7 +122,8 @@ export async function loadModelVersion(options: LoadOptions): Promise<ModelVersi
       target: session.target,
       signature,
       settings,
-      score,
+      imagePlan: script ? undefined : imagePlan,
+      score: script ? scripted : builtIn,
       infer,
       release: async () => model?.release(),
     };

@@ -47,7 +47,7 @@ export class Reconciler {
   }
 
   /** Takes a whole desired state (a file, or a twin after merging its patches). */
-  apply(desired: DesiredState): void {
+  apply(desired: Pick<DesiredState, 'models' | 'defaultModel'>): void {
     const named = Object.entries(desired.models);
     const specs: Array<[string, ModelSpec | string]> = named.length > 0 ? named.map(([name, slot]) => [name, specOf(name, slot)]) : [[this.#fallback.name, this.#fallback]];
     const wanted = new Set(specs.map(([name]) => name));

@@ -119,8 +119,11 @@ export async function imageToTensor(image: Buffer, plan: ImagePlan): Promise<{ t
   return { tensor: pixelsToTensor(pixels, plan), geometry };
 }
 
-/** Where sharp puts the resized picture inside the model's input. */
-function resizeGeometry(width: number, height: number, plan: ImagePlan): ImageGeometry {
+/**
+ * Where the resized picture lies inside the model's input. sharp resizes this way, and ffmpeg's camera filters
+ * (sources/ffmpeg-args.ts) are written to the same arithmetic.
+ */
+export function resizeGeometry(width: number, height: number, plan: Pick<ImagePlan, 'width' | 'height' | 'resize'>): ImageGeometry {
   if (plan.resize === 'fill') {
     return { width, height, scaleX: plan.width / width, scaleY: plan.height / height, offsetX: 0, offsetY: 0 };
   }

@@ -13,6 +13,7 @@ import { installErrorHandling } from './http-errors.js';
 import { installRequestIdHeaders, requestIdOf } from './request-id.js';
 import { adminRoutes } from './routes/admin.js';
 import { azureMlRoutes } from './routes/azureml.js';
+import { cameraRoutes, type CameraFrames } from './routes/cameras.js';
 import { observabilityRoutes } from './routes/observability.js';
 import { oipRoutes } from './routes/oip.js';
 
@@ -34,6 +35,8 @@ export interface ServiceOptions {
   https?: { cert: Buffer; key: Buffer };
   /** Switches a model to a stored version (the rollback); rejects with the reason it did not become active. */
   activate?: (name: string, version: string) => Promise<void>;
+  /** The cameras' last scored frames, for `/cameras/{id}/snapshot`. */
+  cameras?: CameraFrames;
 }
 
 declare module 'fastify' {
@@ -66,5 +69,6 @@ export async function buildApp(options: ServiceOptions): Promise<FastifyInstance
   await app.register(azureMlRoutes, options);
   await app.register(oipRoutes, options);
   await app.register(adminRoutes, options);
+  await app.register(cameraRoutes, options);
   return app;
 }

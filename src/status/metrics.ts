@@ -14,6 +14,7 @@ export interface Metrics {
   readonly swaps: client.Counter<'model'>;
   readonly downloads: client.Counter<'result'>;
   readonly messages: client.Counter<'output' | 'code'>;
+  readonly cameraFrames: client.Counter<'camera' | 'outcome'>;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -53,6 +54,12 @@ export function createMetrics(status: StatusStore): Metrics {
       name: 'edge_infer_messages_total',
       help: 'edgeHub input messages answered, by output (results or errors) and error code (EI_OVERLOADED: refused at the queue bound)',
       labelNames: ['output', 'code'],
+      registers: [registry],
+    }),
+    cameraFrames: new client.Counter({
+      name: 'edge_infer_camera_frames_total',
+      help: 'Camera frames by outcome: scored, dropped (replaced by a newer frame before scoring), failed (not scored), unsent (scored, not delivered upstream)',
+      labelNames: ['camera', 'outcome'],
       registers: [registry],
     }),
     downloads: new client.Counter({

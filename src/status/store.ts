@@ -22,6 +22,19 @@ export interface ModelStatus {
   error: { code: string; message: string } | null;
 }
 
+export type CameraState = 'connecting' | 'streaming' | 'backoff' | 'disabled' | 'failed';
+
+/** Where a camera stands (contract section 5). `fps`, `lastFrameAt` and `dropped` are refreshed every few seconds, not per frame. */
+export interface CameraStatus {
+  status: CameraState;
+  /** Frames scored per second over the last refresh period. */
+  fps: number;
+  lastFrameAt: string | null;
+  /** Frames replaced by a newer one before they were scored, since the camera was (re)configured. */
+  dropped: number;
+  error: { code: string; message: string } | null;
+}
+
 export interface RuntimeStatus {
   version: string;
   onnxruntime: string;
@@ -39,12 +52,14 @@ export interface StatusSnapshot {
   /** Where the desired state comes from, and why it cannot be used when it cannot. */
   desired: { source: string; error: string | null };
   models: Record<string, ModelStatus>;
+  cameras: Record<string, CameraStatus>;
   counters: { requests: Record<string, RequestCounters> };
 }
 
 export class StatusStore extends EventEmitter<{ change: [] }> {
   readonly #runtime: RuntimeStatus;
   readonly #models = new Map<string, ModelStatus>();
+  readonly #cameras = new Map<string, CameraStatus>();
   readonly #requests = new Map<string, RequestCounters>();
   #desired: StatusSnapshot['desired'] = { source: 'none', error: null };
 
@@ -82,6 +97,21 @@ export class StatusStore extends EventEmitter<{ change: [] }> {
     if (this.#models.delete(name)) this.emit('change');
   }
 
+  /** Merges `patch` into a camera's status. */
+  updateCamera(id: string, patch: Partial<CameraStatus>): void {
+    const current = this.#cameras.get(id) ?? { status: 'connecting', fps: 0, lastFrameAt: null, dropped: 0, error: null };
+    this.#cameras.set(id, { ...current, ...patch });
+    this.emit('change');
+  }
+
+  removeCamera(id: string): void {
+    if (this.#cameras.delete(id)) this.emit('change');
+  }
+
+  camera(id: string): CameraStatus | undefined {
+    return this.#cameras.get(id);
+  }
+
   model(name: string): ModelStatus | undefined {
     return this.#models.get(name);
   }
@@ -99,6 +129,7 @@ export class StatusStore extends EventEmitter<{ change: [] }> {
       runtime: structuredClone(this.#runtime),
       desired: { ...this.#desired },
       models: Object.fromEntries([...this.#models].map(([name, status]) => [name, { ...status }])),
+      cameras: Object.fromEntries([...this.#cameras].map(([id, status]) => [id, { ...status }])),
       counters: { requests: Object.fromEntries([...this.#requests].map(([name, c]) => [name, { ...c }])) },
     };
   }

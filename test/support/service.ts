@@ -15,6 +15,8 @@ import { Reconciler } from '../../src/models/reconciler.js';
 import { ModelRegistry } from '../../src/models/registry.js';
 import { ModelStore } from '../../src/models/store.js';
 import { buildApp } from '../../src/server/app.js';
+import { CameraManager } from '../../src/sources/cameras.js';
+import type { OutputMessage } from '../../src/sources/result-message.js';
 import { createMetrics } from '../../src/status/metrics.js';
 import { StatusStore } from '../../src/status/store.js';
 
@@ -26,6 +28,9 @@ export interface TestService {
   storeDir: string;
   store: ModelStore;
   reconciler: Reconciler;
+  /** Cameras scoring into this service's models; what they send upstream lands in `published`. */
+  cameras: CameraManager;
+  published: OutputMessage[];
   deploy(spec: ModelSpec): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -64,6 +69,18 @@ export async function startService(options: TestServiceOptions = {}): Promise<Te
   };
   const reconciler = new Reconciler(context, bundledFace);
   const models = options.models ?? [bundledFace];
+  const published: OutputMessage[] = [];
+  const cameras = new CameraManager({
+    registry,
+    status,
+    log,
+    defaultModel: () => options.defaultModel ?? reconciler.defaultModel() ?? models[0]?.name,
+    publish: async (message) => void published.push(message),
+    onFrame: (camera, outcome) => metrics.cameraFrames.inc({ camera, outcome }),
+    // Quick retries and counters, so that tests see a camera come back within seconds.
+    backoff: { firstMs: 250, mostMs: 2000 },
+    statsIntervalMs: 500,
+  });
   const app = await buildApp({
     registry,
     status,
@@ -71,6 +88,7 @@ export async function startService(options: TestServiceOptions = {}): Promise<Te
     log,
     defaultModel: () => options.defaultModel ?? reconciler.defaultModel() ?? models[0]?.name,
     activate: (name, version) => reconciler.activate(name, version),
+    cameras,
     keys: options.keys ?? [],
     maxBody: options.maxBody ?? 16 * 1024 * 1024,
     corsOrigins: options.corsOrigins ?? [],
@@ -88,8 +106,11 @@ export async function startService(options: TestServiceOptions = {}): Promise<Te
     storeDir,
     store,
     reconciler,
+    cameras,
+    published,
     deploy,
     close: async () => {
+      cameras.stop();
       await reconciler.settled();
       await app.close();
       registry.close();

@@ -1,0 +1,74 @@
+/**
+ * The cameras the desired state names, kept in step with it: a camera that is added starts, one removed
+ * stops, one whose source changed (uri, fps, timeout, enabled) restarts, and one whose model or minScore
+ * changed goes on with the new setting from its next frame. Each camera fails alone.
+ */
+import { checkCamera, type OutputSettings } from '../config/desired-state.js';
+import { EdgeInferError, messageOf } from '../errors.js';
+import { Camera, type CameraContext } from './camera.js';
+
+export type CameraManagerContext = Omit<CameraContext, 'output'>;
+
+export class CameraManager {
+  readonly #context: CameraContext;
+  readonly #cameras = new Map<string, { camera: Camera; sourceKey: string }>();
+  #output: OutputSettings = {};
+
+  constructor(context: CameraManagerContext) {
+    this.#context = { ...context, output: () => this.#output };
+  }
+
+  apply(cameras: Record<string, unknown>, output: OutputSettings): void {
+    this.#output = output;
+    for (const id of [...this.#cameras.keys()]) {
+      if (!(id in cameras)) {
+        this.#stop(id);
+        this.#context.status.removeCamera(id);
+      }
+    }
+    for (const [id, given] of Object.entries(cameras)) this.#applyOne(id, given);
+  }
+
+  camera(id: string): Camera | undefined {
+    return this.#cameras.get(id)?.camera;
+  }
+
+  ids(): string[] {
+    return [...this.#cameras.keys()];
+  }
+
+  stop(): void {
+    for (const id of [...this.#cameras.keys()]) this.#stop(id);
+  }
+
+  #applyOne(id: string, given: unknown): void {
+    const spec = checkCamera(id, given);
+    if (typeof spec === 'string') return this.#refuse(id, spec);
+    const sourceKey = JSON.stringify([spec.uri, spec.fps, spec.timeoutSeconds, spec.enabled]);
+    const running = this.#cameras.get(id);
+    if (running?.sourceKey === sourceKey) return running.camera.update(spec);
+    this.#stop(id);
+    let camera: Camera;
+    try {
+      camera = new Camera(id, spec, this.#context);
+    } catch (error) {
+      return this.#refuse(id, `/cameras/${id}/uri: ${messageOf(error)}`);
+    }
+    this.#cameras.set(id, { camera, sourceKey });
+    camera.start();
+  }
+
+  /** A camera whose desired spec cannot be used stops, and its status says what to fix. */
+  #refuse(id: string, problem: string): void {
+    this.#stop(id);
+    const error = new EdgeInferError('EI_DESIRED_INVALID', [problem]);
+    this.#context.log.error({ camera: id, code: error.code }, error.message);
+    this.#context.status.updateCamera(id, { status: 'failed', fps: 0, error: { code: error.code, message: error.message } });
+  }
+
+  #stop(id: string): void {
+    this.#cameras.get(id)?.camera.stop();
+    this.#cameras.delete(id);
+  }
+}
+
