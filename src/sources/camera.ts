@@ -90,11 +90,6 @@ export class Camera {
     this.#address = cameraAddress(spec.uri);
   }
 
-  /** Where the camera's URI points, without its secrets. */
-  get shown(): string {
-    return this.#address.shown;
-  }
-
   start(): void {
     if (this.#spec.enabled === false) return this.#report('disabled');
     this.#statsTimer = setInterval(() => this.#state === 'streaming' && this.#report('streaming'), this.#context.statsIntervalMs);
