@@ -98,6 +98,7 @@ async function main(): Promise<void> {
     defaultModel: () => reconciler.defaultModel(),
     ...(settings.mode !== 'standalone' ? { publish: (message) => hub!.send(message) } : {}),
     ...(settings.ca ? { network: { ca: settings.ca } } : {}),
+    ffmpeg: settings.ffmpeg,
     onFrame: (camera, outcome) => metrics.cameraFrames.inc({ camera, outcome }),
     backoff: { firstMs: 1000, mostMs: 60_000 },
     statsIntervalMs: 10_000,

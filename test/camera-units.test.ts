@@ -41,13 +41,13 @@ test('raw frames are cut at their size, however the stream is cut', (t) => {
 /** The first frame ffmpeg makes of `file` at `size`. */
 function firstFrame(file: string, size: FrameSize): Promise<Frame> {
   return new Promise((resolve, reject) => {
-    const source = ffmpegFrames(cameraAddress(pathToFileURL(file).href), { fps: 5, timeoutMs: 10_000 }, {
+    const source = ffmpegFrames(cameraAddress(pathToFileURL(file).href), { ffmpeg: 'ffmpeg', fps: 5, timeoutMs: 10_000, size }, {
       frame: (frame) => {
         source.close();
         resolve(frame);
       },
       fault: reject,
-    }, size);
+    });
   });
 }
 

@@ -3,14 +3,15 @@
  * looped video file, scored by the bundled face detector in the test's process. What the cameras send
  * upstream lands in `service.published`.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtemp, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import test from 'ava';
 import sharp from 'sharp';
+import { CameraManager } from '../src/sources/cameras.js';
 import type { CameraStatus } from '../src/status/store.js';
 import { FACES, iou, photo, photoPath, type Box, type Detections } from './support/fixtures.js';
 import { startHttpCamera, type HttpCamera } from './support/http-camera.js';
@@ -245,6 +246,26 @@ test.serial('twin changes apply without a restart: model swap, model, disable, r
 
   service.cameras.apply({}, {});
   t.is(cameraStatus('door'), undefined);
+});
+
+test.serial('without ffmpeg a camera fails; once ffmpeg is there, the next desired state starts it', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'edge-infer-ffmpeg-'));
+  const ffmpeg = path.join(dir, 'ffmpeg');
+  const cameras = new CameraManager({ ...service.cameraContext, ffmpeg });
+  const desired = { late: { uri: rtsp.url('/pattern'), fps: 5 } };
+  try {
+    cameras.apply(desired, {});
+    await until(() => cameraStatus('late')?.status === 'failed', 'the camera failed');
+    t.is(cameraStatus('late')!.error!.code, 'EI_FFMPEG_NOT_FOUND');
+    t.regex(cameraStatus('late')!.error!.message, new RegExp(`${ffmpeg}.*apt-get install ffmpeg`));
+    // "Installed": the same desired state, applied again, starts the camera.
+    await symlink(execFileSync('sh', ['-c', 'command -v ffmpeg']).toString().trim(), ffmpeg);
+    cameras.apply(desired, {});
+    await waitForResults('late', 2);
+    t.is(cameraStatus('late')!.status, 'streaming');
+  } finally {
+    cameras.apply({}, {});
+  }
 });
 
 test.serial('minScore: frames where nothing reaches it send nothing, but a heartbeat; invalid cameras say why', async (t) => {

@@ -29,6 +29,9 @@ test('settings: flags win over the environment, which wins over defaults', (t) =
   t.is(settings.maxBody, 16 * 1024 * 1024);
   t.is(settings.store, './.edge-infer');
   t.is(settings.model, undefined);
+  t.is(settings.ffmpeg, 'ffmpeg');
+  const withFfmpeg = parseSettings(['--ffmpeg', '/opt/bin/ffmpeg'], { EDGE_INFER_FFMPEG: '/usr/local/bin/ffmpeg' });
+  t.is(withFfmpeg !== 'help' && withFfmpeg.ffmpeg, '/opt/bin/ffmpeg');
   const withModel = parseSettings(['--model', './models/cls.onnx'], {});
   t.deepEqual(withModel !== 'help' && withModel.model, { uri: './models/cls.onnx', name: 'cls', sha256: undefined });
 });

@@ -29,6 +29,8 @@ export interface Settings {
   model?: { uri: string; name: string; sha256?: string };
   target: 'cpu' | 'gpu';
   threads?: number;
+  /** The ffmpeg that reads cameras: a path, or a name looked up on PATH. */
+  ffmpeg: string;
 }
 
 export const USAGE = `Usage: edge-infer [options]
@@ -51,6 +53,7 @@ export const USAGE = `Usage: edge-infer [options]
   --tls-cert FILE --tls-key FILE               serve HTTPS
   --target cpu|gpu       EDGE_INFER_TARGET     (default cpu)
   --threads N            EDGE_INFER_THREADS    ONNX Runtime intra-op threads (default: one per core)
+  --ffmpeg PATH          EDGE_INFER_FFMPEG     the ffmpeg that reads cameras (default: ffmpeg on PATH)
   --help`;
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1024 ** 2, g: 1e9, gb: 1e9, gib: 1024 ** 3 };
@@ -111,6 +114,7 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
         'tls-key': { type: 'string' },
         target: { type: 'string' },
         threads: { type: 'string' },
+        ffmpeg: { type: 'string' },
         help: { type: 'boolean' },
       },
     }));
@@ -162,6 +166,7 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
     ...(caFile ? { ca: readSetting('--ca-file', caFile) } : {}),
     keepVersions: parseInteger('--keep-versions', values['keep-versions'] ?? env.EDGE_INFER_KEEP_VERSIONS ?? '2', 0, 100),
     ...(threads !== undefined ? { threads: parseInteger('--threads', threads, 1, 256) } : {}),
+    ffmpeg: values.ffmpeg ?? env.EDGE_INFER_FFMPEG ?? 'ffmpeg',
   };
 }
 

@@ -34,6 +34,8 @@ export interface CameraContext {
   /** Sends a result upstream; absent where there is no upstream (standalone mode). */
   publish?: (message: OutputMessage) => Promise<void>;
   network?: NetworkSettings;
+  /** The ffmpeg that reads cameras: a path, or a name on PATH. */
+  ffmpeg: string;
   /** Counts frames by what became of them (metrics). */
   onFrame?: (camera: string, outcome: FrameOutcome) => void;
   /** The wait after a fault: doubles from `firstMs` up to `mostMs`. */
@@ -110,6 +112,11 @@ export class Camera {
     this.#waiting = undefined;
   }
 
+  /** Failed for good (no ffmpeg): only starting it again can help. */
+  get failed(): boolean {
+    return this.#state === 'failed';
+  }
+
   latest(): ScoredFrame | undefined {
     return this.#latest;
   }
@@ -130,9 +137,10 @@ export class Camera {
     const plan = name ? this.#context.registry.active(name)?.imagePlan : undefined;
     this.#openedSize = plan && frameSizeOf(plan);
     const options = {
+      ffmpeg: this.#context.ffmpeg,
       fps: this.#spec.fps ?? DEFAULT_FPS,
       timeoutMs: this.#timeoutMs,
-      ...(this.#openedSize ? { size: this.#openedSize } : {}),
+      size: this.#openedSize,
       ...(this.#context.network ? { network: this.#context.network } : {}),
     };
     this.#source = openFrames(this.#address, options, {

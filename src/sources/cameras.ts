@@ -1,7 +1,7 @@
 /**
  * The cameras the desired state names, kept in step with it: a camera that is added starts, one removed
- * stops, one whose source changed (uri, fps, timeout, enabled) restarts, and one whose model or minScore
- * changed goes on with the new setting from its next frame. Each camera fails alone.
+ * stops, one whose source changed (uri, fps, timeout, enabled) or that failed restarts, and one whose model or
+ * minScore changed goes on with the new setting from its next frame. Each camera fails alone.
  */
 import { checkCamera, type OutputSettings } from '../config/desired-state.js';
 import { EdgeInferError, messageOf } from '../errors.js';
@@ -46,7 +46,8 @@ export class CameraManager {
     if (typeof spec === 'string') return this.#refuse(id, spec);
     const sourceKey = JSON.stringify([spec.uri, spec.fps, spec.timeoutSeconds, spec.enabled]);
     const running = this.#cameras.get(id);
-    if (running?.sourceKey === sourceKey) return running.camera.update(spec);
+    // A failed camera starts again with the desired state, changed or not: ffmpeg may be installed by now.
+    if (running?.sourceKey === sourceKey && !running.camera.failed) return running.camera.update(spec);
     this.#stop(id);
     let camera: Camera;
     try {

@@ -14,8 +14,6 @@ import { ffmpegArgs, type FrameRate } from './ffmpeg-args.js';
 import type { FrameHandlers, FrameSource } from './frame-source.js';
 import { FixedSizeSplitter, JpegSplitter } from './frame-splitters.js';
 
-/** The ffmpeg to run: `EDGE_INFER_FFMPEG`, or the one on PATH (the image installs Debian's). */
-const FFMPEG = process.env.EDGE_INFER_FFMPEG ?? 'ffmpeg';
 /** How long ffmpeg gets to end an RTSP session politely before it is killed. */
 const KILL_AFTER_MS = 2000;
 /** How many of ffmpeg's error lines a fault quotes. */
@@ -25,8 +23,15 @@ const LEVEL_TAG = /\[(trace|debug|verbose|info|warning|error|fatal|panic)\] /;
 /** The input stream's description: "Stream #0:0: Video: h264 (…), yuv420p(…), 960x640 [SAR 1:1 DAR 3:2], …". */
 const INPUT_VIDEO = /Stream #0:\d+.*?: Video: .*?, (\d+)x(\d+)/;
 
-export function ffmpegFrames(address: CameraAddress, rate: FrameRate, handlers: FrameHandlers, size?: FrameSize): FrameSource {
-  const child = spawn(FFMPEG, ffmpegArgs(address, rate, size), { stdio: ['ignore', 'pipe', 'pipe'] });
+/** How to run ffmpeg: which one (a path, or a name on PATH), at what rate, and the frame size when pixels are wanted. */
+export interface FfmpegOptions extends FrameRate {
+  ffmpeg: string;
+  size?: FrameSize | undefined;
+}
+
+export function ffmpegFrames(address: CameraAddress, options: FfmpegOptions, handlers: FrameHandlers): FrameSource {
+  const { ffmpeg, size } = options;
+  const child = spawn(ffmpeg, ffmpegArgs(address, options, size), { stdio: ['ignore', 'pipe', 'pipe'] });
   let closed = false;
   const lastWords: string[] = [];
   const fault = (error: EdgeInferError) => {
@@ -57,7 +62,7 @@ export function ffmpegFrames(address: CameraAddress, rate: FrameRate, handlers: 
     if (!closed) onStdout(chunk);
   });
   child.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') fault(new EdgeInferError('EI_FFMPEG_NOT_FOUND', [FFMPEG]));
+    if (error.code === 'ENOENT') fault(new EdgeInferError('EI_FFMPEG_NOT_FOUND', [ffmpeg]));
     else fault(new EdgeInferError('EI_CAMERA_FAILED', [address.shown, `ffmpeg did not start: ${error.message}`]));
   });
   child.on('close', (code, signal) => {

@@ -4,11 +4,10 @@
  * once and then stays silent; the camera closes it and, after its backoff, opens a new one.
  */
 import type { EdgeInferError } from '../errors.js';
-import type { Frame, FrameSize } from '../pipeline/frame.js';
+import type { Frame } from '../pipeline/frame.js';
 import type { NetworkSettings } from '../models/http-agent.js';
 import type { CameraAddress } from './camera-address.js';
-import type { FrameRate } from './ffmpeg-args.js';
-import { ffmpegFrames } from './ffmpeg-frames.js';
+import { ffmpegFrames, type FfmpegOptions } from './ffmpeg-frames.js';
 import { httpFrames } from './http-frames.js';
 
 export interface FrameHandlers {
@@ -20,13 +19,11 @@ export interface FrameSource {
   close(): void;
 }
 
-export interface FrameSourceOptions extends FrameRate {
+export interface FrameSourceOptions extends FfmpegOptions {
   /** The CA bundle and proxy settings for `https://` snapshot cameras. */
   network?: NetworkSettings;
-  /** The model's input, for frames as pixels; JPEG frames when unset. */
-  size?: FrameSize;
 }
 
 export function openFrames(address: CameraAddress, options: FrameSourceOptions, handlers: FrameHandlers): FrameSource {
-  return address.kind === 'http' ? httpFrames(address, options, handlers) : ffmpegFrames(address, options, handlers, options.size);
+  return address.kind === 'http' ? httpFrames(address, options, handlers) : ffmpegFrames(address, options, handlers);
 }

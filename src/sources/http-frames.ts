@@ -49,7 +49,7 @@ export function httpFrames(address: CameraAddress, options: FrameSourceOptions, 
     if (type.toLowerCase().startsWith('multipart/')) {
       // A stream: this connection was only the question; ffmpeg opens its own.
       answered.abort();
-      stream = ffmpegFrames(address, options, { frame: handlers.frame, fault }, options.size);
+      stream = ffmpegFrames(address, options, { frame: handlers.frame, fault });
       return;
     }
     if (!type.toLowerCase().startsWith('image/')) {

@@ -15,7 +15,7 @@ import { Reconciler } from '../../src/models/reconciler.js';
 import { ModelRegistry } from '../../src/models/registry.js';
 import { ModelStore } from '../../src/models/store.js';
 import { buildApp } from '../../src/server/app.js';
-import { CameraManager } from '../../src/sources/cameras.js';
+import { CameraManager, type CameraManagerContext } from '../../src/sources/cameras.js';
 import type { OutputMessage } from '../../src/sources/result-message.js';
 import { createMetrics } from '../../src/status/metrics.js';
 import { StatusStore } from '../../src/status/store.js';
@@ -30,6 +30,8 @@ export interface TestService {
   reconciler: Reconciler;
   /** Cameras scoring into this service's models; what they send upstream lands in `published`. */
   cameras: CameraManager;
+  /** What `cameras` was made with, for a test's own manager. */
+  cameraContext: CameraManagerContext;
   published: OutputMessage[];
   deploy(spec: ModelSpec): Promise<boolean>;
   close(): Promise<void>;
@@ -70,7 +72,7 @@ export async function startService(options: TestServiceOptions = {}): Promise<Te
   const reconciler = new Reconciler(context, bundledFace);
   const models = options.models ?? [bundledFace];
   const published: OutputMessage[] = [];
-  const cameras = new CameraManager({
+  const cameraContext: CameraManagerContext = {
     registry,
     status,
     log,
@@ -80,7 +82,9 @@ export async function startService(options: TestServiceOptions = {}): Promise<Te
     // Quick retries and counters, so that tests see a camera come back within seconds.
     backoff: { firstMs: 250, mostMs: 2000 },
     statsIntervalMs: 500,
-  });
+    ffmpeg: 'ffmpeg',
+  };
+  const cameras = new CameraManager(cameraContext);
   const app = await buildApp({
     registry,
     status,
@@ -107,6 +111,7 @@ export async function startService(options: TestServiceOptions = {}): Promise<Te
     store,
     reconciler,
     cameras,
+    cameraContext,
     published,
     deploy,
     close: async () => {
