@@ -24,6 +24,8 @@ export function httpFrames(address: CameraAddress, options: FrameSourceOptions, 
   let closed = false;
   let stream: FrameSource | undefined;
   let timer: NodeJS.Timeout | undefined;
+  /** Aborts the request under way: on close, or once a stream's answer has said what it is. */
+  let request: AbortController | undefined;
   const fault = (error: EdgeInferError) => {
     if (closed) return;
     closed = true;
@@ -32,10 +34,10 @@ export function httpFrames(address: CameraAddress, options: FrameSourceOptions, 
 
   const poll = async (): Promise<void> => {
     const started = performance.now();
-    const answered = new AbortController();
+    request = new AbortController();
     let response: Response;
     try {
-      const signal = AbortSignal.any([answered.signal, AbortSignal.timeout(options.timeoutMs)]);
+      const signal = AbortSignal.any([request.signal, AbortSignal.timeout(options.timeoutMs)]);
       response = await fetch(url.toString(), { headers, ...(agent ? { agent } : {}), signal });
     } catch (error) {
       return fault(new EdgeInferError('EI_CAMERA_FAILED', [address.shown, redactText(messageOf(error), address.uri)]));
@@ -48,7 +50,7 @@ export function httpFrames(address: CameraAddress, options: FrameSourceOptions, 
     const type = response.headers.get('content-type') ?? '';
     if (type.toLowerCase().startsWith('multipart/')) {
       // A stream: this connection was only the question; ffmpeg opens its own.
-      answered.abort();
+      request.abort();
       stream = ffmpegFrames(address, options, { frame: handlers.frame, fault });
       return;
     }
@@ -73,6 +75,7 @@ export function httpFrames(address: CameraAddress, options: FrameSourceOptions, 
     close() {
       closed = true;
       clearTimeout(timer);
+      request?.abort();
       stream?.close();
     },
   };
