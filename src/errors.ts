@@ -68,7 +68,7 @@ export const ERRORS = {
   EI_VERSION_NOT_STORED: { kind: 'not-found', message: 'Model "%s" has no version "%s" in the store; stored: %s' },
   EI_CAMERA_FAILED: { kind: 'failed', message: 'Camera %s: %s' },
   EI_CAMERA_STALLED: { kind: 'failed', message: 'Camera %s sent no frame for %s s' },
-  EI_FFMPEG_NOT_FOUND: { kind: 'invalid-config', message: 'ffmpeg ("%s") is not installed; install it (Debian: apt-get install ffmpeg) or set EDGE_INFER_FFMPEG' },
+  EI_FFMPEG_NOT_FOUND: { kind: 'invalid-config', message: 'ffmpeg ("%s") is not installed; install it (Debian: apt-get install ffmpeg) or name one with --ffmpeg or EDGE_INFER_FFMPEG' },
   EI_CAMERA_NOT_FOUND: { kind: 'not-found', message: 'No camera "%s"; the cameras are: %s' },
   EI_CAMERA_NO_FRAME: { kind: 'unavailable', message: 'Camera "%s" has no scored frame yet' },
 } as const satisfies Record<string, ErrorDefinition>;

@@ -96,6 +96,7 @@ async function main(): Promise<void> {
     status,
     log,
     defaultModel: () => reconciler.defaultModel(),
+    // Cameras start from the twin in these modes, so the hub link exists by the time a result is sent.
     ...(settings.mode !== 'standalone' ? { publish: (message) => hub!.send(message) } : {}),
     ...(settings.ca ? { network: { ca: settings.ca } } : {}),
     ffmpeg: settings.ffmpeg,

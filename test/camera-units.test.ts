@@ -7,6 +7,7 @@ import test from 'ava';
 import sharp from 'sharp';
 import type { Frame, FrameSize } from '../src/pipeline/frame.js';
 import { resizeGeometry } from '../src/pipeline/image.js';
+import { checkCamera, readDesiredState } from '../src/config/desired-state.js';
 import { redactText, redactUri } from '../src/redact.js';
 import { cameraAddress } from '../src/sources/camera-address.js';
 import { ffmpegArgs } from '../src/sources/ffmpeg-args.js';
@@ -107,4 +108,13 @@ test('minScore leaves out weak detections and says whether anything reached it',
   t.deepEqual(applyMinScore(classes, 0.5), { result: classes, found: true });
   t.false(applyMinScore(classes, 0.7).found);
   t.true(applyMinScore({ outputs: {} }, 0.9).found, 'a result without scores is always sent');
+});
+
+test('the desired state: cameras keyed by id, null deletes, and an output that does not fit is refused with its path', (t) => {
+  const state = readDesiredState({ cameras: { door: { uri: 'rtsp://cam/1' }, gone: null }, output: { minScore: 0.5 } });
+  t.deepEqual(state, { models: {}, cameras: { door: { uri: 'rtsp://cam/1' } }, output: { minScore: 0.5 } });
+  t.regex(readDesiredState({ output: { minscore: 0.5 } }) as string, /^\/output/);
+  t.regex(readDesiredState({ cameras: [] }) as string, /^\/cameras: must be an object/);
+  t.regex(checkCamera('door', { uri: 'rtsp://cam/1', fps: 120 }) as string, /^\/cameras\/door\/fps/);
+  t.regex(checkCamera('front door', { uri: 'rtsp://cam/1' }) as string, /a camera id is/);
 });

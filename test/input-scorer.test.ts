@@ -4,7 +4,8 @@
  */
 import test from 'ava';
 import { createLogger } from '../src/log.js';
-import { InputScorer, type InputMessage, type OutputMessage } from '../src/hub/messages.js';
+import { InputScorer, type InputMessage } from '../src/hub/messages.js';
+import type { OutputMessage } from '../src/sources/result-message.js';
 import { photo } from './support/fixtures.js';
 import { startService, type TestService } from './support/service.js';
 

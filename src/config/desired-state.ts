@@ -43,13 +43,16 @@ export const CameraSpecSchema = Type.Object(
 export type CameraSpec = Static<typeof CameraSpecSchema>;
 
 /** Where results go and which camera frames are worth sending. */
-export const OutputSchema = Type.Object({
-  name: Type.Optional(Type.String({ minLength: 1 })),
-  /** A camera frame whose best score is below this sends nothing, and its detections below it are left out. */
-  minScore: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
-  /** With `minScore`, a camera still sends one frame this often when nothing was found: a heartbeat. */
-  heartbeatSeconds: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
-});
+export const OutputSchema = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1 })),
+    /** A camera frame whose best score is below this sends nothing, and its detections below it are left out. */
+    minScore: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    /** With `minScore`, a camera still sends one frame this often when nothing was found: a heartbeat. */
+    heartbeatSeconds: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+  },
+  { additionalProperties: false },
+);
 
 export type OutputSettings = Static<typeof OutputSchema>;
 

@@ -13,8 +13,6 @@ import { scoreOn } from '../models/score.js';
 import { imageContentType } from '../pipeline/image.js';
 import { resultMessage, type OutputMessage } from '../sources/result-message.js';
 
-export type { OutputMessage };
-
 /** What the scorer needs of an SDK message. */
 export interface InputMessage {
   data: Buffer;
