@@ -89,6 +89,8 @@ test('registry: a swap drains; the old version is released when its last lease r
   const released: string[] = [];
   const registry = new ModelRegistry(() => t.fail());
   t.throws(() => registry.acquire('m'), { code: 'EI_MODEL_NOT_FOUND' } as never);
+  // No default model set: not found, naming the slots (every source asks the registry the same way).
+  t.throws(() => registry.acquire(undefined), { code: 'EI_MODEL_NOT_FOUND', message: /"\(default\)".*\(none\)/ } as never);
   registry.expect('m');
   t.throws(() => registry.acquire('m'), { code: 'EI_MODEL_NOT_READY' } as never);
   registry.activate(fakeVersion('1', released));

@@ -86,7 +86,6 @@ export class InputScorer {
     const started = performance.now();
     const name = message.properties.getValue('model') ?? this.#options.defaultModel();
     try {
-      if (!name) throw new EdgeInferError('EI_MODEL_NOT_FOUND', ['(default)', this.#options.registry.slots().join(', ') || '(none)']);
       const { result, model } = await scoreOn(this.#options.registry, name, toRequest(message));
       await this.#answer(message, started, { name: model.name, version: model.version }, undefined, result);
     } catch (error) {

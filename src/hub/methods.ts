@@ -27,7 +27,6 @@ const METHODS: Record<string, Method> = {
   score: async (payload, { registry, defaultModel }) => {
     const request = (payload ?? {}) as { model?: unknown };
     const name = typeof request.model === 'string' ? request.model : defaultModel();
-    if (!name) throw new EdgeInferError('EI_MODEL_NOT_FOUND', ['(default)', registry.slots().join(', ') || '(none)']);
     const { model: _ignored, ...body } = request;
     const { result, model } = await scoreOn(registry, name, { kind: 'json', body });
     return { model: model.name, version: model.version, result };

@@ -66,8 +66,12 @@ export class ModelRegistry {
     return this.#active.get(name)?.model;
   }
 
-  /** A lease on the active version of `name`; `version`, when given, must be the active one. */
-  acquire(name: string, version?: string): Lease {
+  /**
+   * A lease on the active version of `name`; `version`, when given, must be the active one. An undefined name
+   * is the default model where none is set (no slot is served): not found, with the slots there are.
+   */
+  acquire(name: string | undefined, version?: string): Lease {
+    if (name === undefined) throw new EdgeInferError('EI_MODEL_NOT_FOUND', ['(default)', this.slots().join(', ') || '(none)']);
     const held = this.#active.get(name);
     if (!held) {
       if (this.#expected.has(name)) throw new EdgeInferError('EI_MODEL_NOT_READY', [name, 'not loaded yet']);
@@ -90,7 +94,7 @@ export class ModelRegistry {
   }
 
   /** Runs `work` on the active version of `name` under a lease. */
-  async use<T>(name: string, version: string | undefined, work: (model: ModelVersion) => Promise<T>): Promise<T> {
+  async use<T>(name: string | undefined, version: string | undefined, work: (model: ModelVersion) => Promise<T>): Promise<T> {
     const lease = this.acquire(name, version);
     try {
       return await work(lease.model);

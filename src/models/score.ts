@@ -4,8 +4,8 @@ import type { ModelRegistry } from './registry.js';
 /** Measures one scoring call; returns the function that ends the measurement. */
 export type ScoreTimer = (model: ModelVersion) => () => void;
 
-/** Scores `request` on the active version of `name`, under a lease, the same way for every source. */
-export function scoreOn(registry: ModelRegistry, name: string, request: ScoreRequest, timer?: ScoreTimer): Promise<{ result: unknown; model: ModelVersion }> {
+/** Scores `request` on the active version of `name` (undefined: no default model), under a lease, the same way for every source. */
+export function scoreOn(registry: ModelRegistry, name: string | undefined, request: ScoreRequest, timer?: ScoreTimer): Promise<{ result: unknown; model: ModelVersion }> {
   return registry.use(name, undefined, async (model) => {
     const stop = timer?.(model);
     try {

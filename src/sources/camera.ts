@@ -189,11 +189,9 @@ export class Camera {
   }
 
   async #score(arrival: Arrival): Promise<void> {
-    const { registry } = this.#context;
     const name = this.#modelName;
     try {
-      if (!name) throw new EdgeInferError('EI_MODEL_NOT_FOUND', ['(default)', registry.slots().join(', ') || '(none)']);
-      const scored = await registry.use(name, undefined, async (model) => {
+      const scored = await this.#context.registry.use(name, undefined, async (model) => {
         const request = requestFor(arrival.frame, model);
         return request && { result: await model.score(request), model };
       });

@@ -18,19 +18,15 @@ export async function azureMlRoutes(app: FastifyInstance, options: ServiceOption
 
   app.get('/', async (_request, reply) => reply.type('text/plain; charset=utf-8').send('Healthy'));
 
-  const score = async (request: FastifyRequest, name: string) => {
-    request.modelName = name;
+  const score = async (request: FastifyRequest, name: string | undefined) => {
+    request.modelName = name ?? '';
     const { result } = await scoreOn(registry, name, toScoreRequest(request), (model) =>
       metrics.inferenceSeconds.startTimer({ model: model.name, version: model.version }),
     );
     return result;
   };
 
-  app.post('/score', async (request) => {
-    const name = options.defaultModel();
-    if (!name) throw new EdgeInferError('EI_MODEL_NOT_FOUND', ['(default)', registry.slots().join(', ') || '(none)']);
-    return score(request, name);
-  });
+  app.post('/score', async (request) => score(request, options.defaultModel()));
 
   app.post<{ Params: { name: string } }>('/models/:name/score', async (request) => score(request, request.params.name));
 
