@@ -104,11 +104,7 @@ async function transfer(
   );
   const controller = new AbortController();
   let stalled = false;
-  let timer = setTimeout(() => ((stalled = true), controller.abort()), stallMs);
-  const touch = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => ((stalled = true), controller.abort()), stallMs);
-  };
+  const timer = setTimeout(() => ((stalled = true), controller.abort()), stallMs);
   let response: Response;
   try {
     response = await fetch(uri, { signal: controller.signal, agent: agentFor(uri, network), headers: have > 0 ? { range: `bytes=${have}-` } : {} });
@@ -131,7 +127,7 @@ async function transfer(
     let received = 0;
     try {
       for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        touch();
+        timer.refresh();
         received += chunk.length;
         hash.update(chunk);
         if (!file.write(chunk)) await new Promise<void>((resolve) => file.once('drain', () => resolve()));
