@@ -3,8 +3,8 @@
  * 960×640) scored by the bundled model in the real program, results through the test edgeHub. Frames scored
  * per second, frame-to-result latency (frame out of ffmpeg → result at the edgeHub), whether latency grows
  * (first half against second half of the run), dropped frames, and CPU of the module and of its ffmpeg children.
- * Then the frame-format choice: what each side spends per frame on JPEG at the camera's size against raw RGB
- * scaled by ffmpeg to the model's 256×256.
+ * Then the frame-format choice: what each side spends per frame on JPEG at the camera's size against RGB pixels
+ * that ffmpeg fits to the model's 256×256, each with the module's own ffmpeg command line.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readFile, readdir } from 'node:fs/promises';
@@ -15,7 +15,11 @@ import sharp from 'sharp';
 import { BUNDLED_MODEL } from '../src/models/bundled.js';
 import { loadModelVersion } from '../src/models/model-version.js';
 import { readModelPackage } from '../src/models/package.js';
-import { imageToTensor, pixelsToTensor, planImageInput } from '../src/pipeline/image.js';
+import { frameSizeOf, type FrameSize } from '../src/pipeline/frame.js';
+import { imageToTensor, pixelsToTensor, type ImagePlan } from '../src/pipeline/image.js';
+import { cameraAddress } from '../src/sources/camera-address.js';
+import { ffmpegArgs } from '../src/sources/ffmpeg-args.js';
+import { FixedSizeSplitter, JpegSplitter } from '../src/sources/frame-splitters.js';
 import { startRtspServer, type RtspServer } from '../test/support/rtsp-server.js';
 import { percentile } from './measure.js';
 import { startModuleWithHub } from './module-with-hub.js';
@@ -104,37 +108,40 @@ async function runCameras(count: number, rtsp: RtspServer): Promise<CameraRun> {
   }
 }
 
-/** CPU seconds per frame that one ffmpeg spends reading the camera at 5 fps and writing frames with `output`. */
-async function ffmpegCostPerFrame(rtsp: RtspServer, output: string[]): Promise<number> {
-  const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-rtsp_transport', 'tcp', '-i', rtsp.url('/face'), '-an', ...output, 'pipe:1'];
-  const child = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * CPU seconds per frame that one ffmpeg spends reading the camera at 5 fps, with the module's own command line:
+ * JPEG frames, or pixels fitted to `size`. Frames are counted as the module cuts them.
+ */
+async function ffmpegCostPerFrame(rtsp: RtspServer, size?: FrameSize): Promise<number> {
+  const args = ffmpegArgs(cameraAddress(rtsp.url('/face')), { fps: FPS, timeoutMs: 10_000, size });
+  const child = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'ignore'] });
+  const splitter = size ? new FixedSizeSplitter(size.width * size.height * 3) : new JpegSplitter();
   let frames = 0;
-  let bytes = 0;
-  child.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));
+  child.stdout.on('data', (chunk: Buffer) => (frames += splitter.push(chunk).length));
   await new Promise((r) => setTimeout(r, 3000));
   const cpuBefore = await cpuSeconds(child.pid!);
-  const bytesBefore = bytes;
+  const framesBefore = frames;
   await new Promise((r) => setTimeout(r, 10_000));
   const cpu = (await cpuSeconds(child.pid!)) - cpuBefore;
-  frames = output.includes('rawvideo') ? (bytes - bytesBefore) / (256 * 256 * 3) : FPS * 10;
+  const counted = frames - framesBefore;
   child.kill('SIGKILL');
-  return cpu / frames;
+  return cpu / counted;
 }
 
 /** CPU time per frame in the module: decode and resize a JPEG with sharp, against raw RGB already at size. */
-async function moduleCostPerFrame(): Promise<{ jpeg: number; raw: number }> {
+async function moduleCostPerFrame(): Promise<{ jpeg: number; raw: number; plan: ImagePlan }> {
   const pkg = await readModelPackage(BUNDLED_MODEL.uri, BUNDLED_MODEL.settings);
   const version = await loadModelVersion({ name: 'face', version: 'bench', pkg, session: { target: 'cpu' }, log: pino({ level: 'silent' }) });
-  const plan = planImageInput('face', version.signature.inputs[0]!, pkg.settings.image);
+  const plan = version.imagePlan!;
   const frame = await sharp(path.join(root, 'node_modules/@vladmandic/face-api/demo/sample1.jpg')).resize(960, 640).jpeg({ quality: 85 }).toBuffer();
-  const raw = await sharp(frame).resize(256, 256, { fit: 'fill' }).raw().toBuffer();
+  const raw = await sharp(frame).resize(plan.width, plan.height, { fit: plan.resize }).raw().toBuffer();
   const cpuPer = async (work: () => unknown) => {
     const before = process.cpuUsage();
     for (let i = 0; i < 100; i++) await work();
     const used = process.cpuUsage(before);
     return (used.user + used.system) / 1e6 / 100;
   };
-  const result = { jpeg: await cpuPer(() => imageToTensor(frame, plan)), raw: await cpuPer(() => pixelsToTensor(raw, plan)) };
+  const result = { jpeg: await cpuPer(() => imageToTensor(frame, plan)), raw: await cpuPer(() => pixelsToTensor(raw, plan)), plan };
   await version.release();
   return result;
 }
@@ -143,9 +150,9 @@ export async function camerasBench(): Promise<string[]> {
   const rtsp = await startRtspServer();
   try {
     const runs = [await runCameras(1, rtsp), await runCameras(4, rtsp)];
-    const ffmpegJpeg = await ffmpegCostPerFrame(rtsp, ['-vf', `fps=${FPS}`, '-f', 'image2pipe', '-c:v', 'mjpeg', '-q:v', '3']);
-    const ffmpegRaw = await ffmpegCostPerFrame(rtsp, ['-vf', `fps=${FPS},scale=256:256`, '-f', 'rawvideo', '-pix_fmt', 'rgb24']);
     const module = await moduleCostPerFrame();
+    const ffmpegJpeg = await ffmpegCostPerFrame(rtsp);
+    const ffmpegRaw = await ffmpegCostPerFrame(rtsp, frameSizeOf(module.plan));
     const ms = (seconds: number) => (seconds * 1000).toFixed(1);
     const held = runs[1]!.scoredPerSecond >= 4 * FPS * 0.95 && runs[1]!.secondHalfP50 <= runs[1]!.firstHalfP50 * 1.25;
     return [
@@ -165,7 +172,7 @@ export async function camerasBench(): Promise<string[]> {
       `| --- | ---: | ---: | --- |`,
       `| 4 cameras at ${FPS} fps on this machine, latency not growing | ${runs[1]!.scoredPerSecond.toFixed(2)} frames/s, p50 ${runs[1]!.firstHalfP50.toFixed(0)} → ${runs[1]!.secondHalfP50.toFixed(0)} ms | ${4 * FPS} frames/s, 2nd half ≤ 1.25× 1st | ${held ? 'met' : 'MISSED'} |`,
       ``,
-      `Frame format, CPU ms per frame: ffmpeg writing JPEG at 960×640 ${ms(ffmpegJpeg)}, raw RGB scaled to 256×256 ${ms(ffmpegRaw)}; the module turning a 960×640 JPEG into the input tensor (sharp) ${ms(module.jpeg)}, raw 256×256 RGB ${ms(module.raw)}.`,
+      `Frame format, CPU ms per frame, with the module's ffmpeg command lines: ffmpeg writing JPEG at 960×640 ${ms(ffmpegJpeg)}, RGB pixels fitted to the model's 256×256 (${module.plan.resize}) ${ms(ffmpegRaw)}; the module turning a 960×640 JPEG into the input tensor (sharp) ${ms(module.jpeg)}, raw 256×256 RGB ${ms(module.raw)}.`,
     ];
   } finally {
     await rtsp.close();

@@ -75,7 +75,7 @@ test('camera URIs: RTSP, HTTP, V4L2 devices and video files, each read the way i
   const rtsp = ffmpegArgs(cameraAddress('rtsp://cam.local/stream1'), rate);
   t.true(rtsp.join(' ').includes('-rtsp_transport tcp'));
   t.true(rtsp.includes('fps=5'));
-  const pixels = ffmpegArgs(cameraAddress('rtsp://cam.local/stream1'), rate, { width: 256, height: 192, resize: 'fill' });
+  const pixels = ffmpegArgs(cameraAddress('rtsp://cam.local/stream1'), { ...rate, size: { width: 256, height: 192, resize: 'fill' } });
   t.true(pixels.join(' ').includes('-vf fps=5,scale=256:192,format=rgb24 -f rawvideo -pix_fmt rgb24 pipe:1'));
   t.is(rtsp.at(-1), 'pipe:1');
   // A V4L2 device is the one source nothing here can open; its command line is what can be checked.

@@ -11,9 +11,11 @@ export interface FrameRate {
   fps: number;
   /** The camera's stall timeout: no frame for this long is a fault. */
   timeoutMs: number;
+  /** The model's input, for frames as pixels; JPEG frames when unset. */
+  size?: FrameSize | undefined;
 }
 
-export function ffmpegArgs(address: CameraAddress, { fps, timeoutMs }: FrameRate, size?: FrameSize): string[] {
+export function ffmpegArgs(address: CameraAddress, { fps, timeoutMs, size }: FrameRate): string[] {
   // ffmpeg's own socket limit is only a backstop, twice the stall timeout: the camera's stall timer is what
   // reports a silent source, with a message that says so.
   const microseconds = String(Math.round(timeoutMs * 2000));

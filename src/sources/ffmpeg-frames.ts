@@ -26,12 +26,11 @@ const INPUT_VIDEO = /Stream #0:\d+.*?: Video: .*?, (\d+)x(\d+)/;
 /** How to run ffmpeg: which one (a path, or a name on PATH), at what rate, and the frame size when pixels are wanted. */
 export interface FfmpegOptions extends FrameRate {
   ffmpeg: string;
-  size?: FrameSize | undefined;
 }
 
 export function ffmpegFrames(address: CameraAddress, options: FfmpegOptions, handlers: FrameHandlers): FrameSource {
   const { ffmpeg, size } = options;
-  const child = spawn(ffmpeg, ffmpegArgs(address, options, size), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(ffmpeg, ffmpegArgs(address, options), { stdio: ['ignore', 'pipe', 'pipe'] });
   let closed = false;
   const lastWords: string[] = [];
   const fault = (error: EdgeInferError) => {
