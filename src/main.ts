@@ -83,7 +83,7 @@ async function main(): Promise<void> {
       store,
       log,
       targets: { cpu: true, gpu: false, fpga: false },
-      download: { network: settings.ca ? { ca: settings.ca } : {} },
+      download: { network: settings.ca ? { ca: settings.ca } : {}, limit: { bytes: settings.maxDownload, from: 'setting --max-download' } },
       onSwap: (name) => metrics.swaps.inc({ model: name }),
       onDownloaded: (ok) => metrics.downloads.inc({ result: ok ? 'verified' : 'failed' }),
     },

@@ -12,6 +12,8 @@ export const ModelSlotSchema = Type.Object(
     version: Type.String({ minLength: 1 }),
     uri: Type.String({ minLength: 1 }),
     sha256: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$' })),
+    /** The content's size in bytes: a download that brings more is stopped (else the module-wide --max-download). */
+    size: Type.Optional(Type.Integer({ minimum: 1 })),
     target: Type.Optional(Type.Union([Type.Literal('cpu'), Type.Literal('gpu'), Type.Literal('fpga')])),
     fallback: Type.Optional(Type.Union([Type.Literal('cpu'), Type.Literal('none')])),
     threads: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),

@@ -13,6 +13,10 @@ export interface Settings {
   logLevel: string;
   keys: string[];
   maxBody: number;
+  /** The largest model download when its slot names no `size`, in bytes. */
+  maxDownload: number;
+  /** The most bytes an archive may expand to. */
+  maxUnpacked: number;
   corsOrigins: string[];
   tls?: { cert: Buffer; key: Buffer };
   /** Where the desired state comes from: the module twin (IoT Edge, or a connection string) or this machine. */
@@ -49,6 +53,8 @@ export const USAGE = `Usage: edge-infer [options]
   --log-level LEVEL      LOG_LEVEL             (default info)
   --keys-file FILE       EDGE_INFER_KEYS       scoring keys (the variable holds them comma-separated)
   --max-body SIZE        EDGE_INFER_MAX_BODY   (default 16MiB)
+  --max-download SIZE    EDGE_INFER_MAX_DOWNLOAD  largest model download when the slot names no size (default 4GiB)
+  --max-unpacked SIZE    EDGE_INFER_MAX_UNPACKED  most bytes an archive may expand to (default 4GiB)
   --cors ORIGINS         EDGE_INFER_CORS       allowed origins, comma-separated, or *
   --tls-cert FILE --tls-key FILE               serve HTTPS
   --target cpu|gpu       EDGE_INFER_TARGET     (default cpu)
@@ -109,6 +115,8 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
         'log-level': { type: 'string' },
         'keys-file': { type: 'string' },
         'max-body': { type: 'string' },
+        'max-download': { type: 'string' },
+        'max-unpacked': { type: 'string' },
         cors: { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
@@ -154,6 +162,8 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
     logLevel,
     keys: parseKeys(keysText),
     maxBody: parseSize(values['max-body'] ?? env.EDGE_INFER_MAX_BODY ?? '16MiB'),
+    maxDownload: parseSize(values['max-download'] ?? env.EDGE_INFER_MAX_DOWNLOAD ?? '4GiB'),
+    maxUnpacked: parseSize(values['max-unpacked'] ?? env.EDGE_INFER_MAX_UNPACKED ?? '4GiB'),
     corsOrigins: (values.cors ?? env.EDGE_INFER_CORS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     ...(values['tls-cert'] && values['tls-key']
       ? { tls: { cert: readSetting('--tls-cert', values['tls-cert']), key: readSetting('--tls-key', values['tls-key']) } }

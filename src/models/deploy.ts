@@ -22,6 +22,8 @@ export interface ModelSpec {
   version: string;
   uri: string;
   sha256?: string;
+  /** The content's size in bytes, when the slot names it: the download's cap. */
+  size?: number;
   /** Inline settings; they override the package's edge-infer.json. */
   settings?: ModelSettings;
   target?: Target;
@@ -58,6 +60,7 @@ export async function deployModel(spec: ModelSpec, context: DeployContext): Prom
       locateModel({ uri: spec.uri, sha256: spec.sha256 }, store.dir, {
         download: {
           ...context.download,
+          ...(spec.size ? { limit: { bytes: spec.size, from: 'the slot\'s "size"' } } : {}),
           onProgress: (progress) => status.updateModel(spec.name, { status: 'downloading', progress }),
         },
         onDownload: () => {

@@ -4,14 +4,20 @@
  *
  * A cut or stalled transfer is retried with exponential backoff and jitter; when the server answers ranges,
  * the retry resumes where the last one stopped. Two slots that name the same content share one download.
+ *
+ * The store's disk is guarded: a download is capped in size (the slot's own `size`, else a module-wide cap),
+ * refused before a byte is written when its announced length does not fit the free space, and a write the disk
+ * refuses (ENOSPC, a read-only volume) fails the version with a clear code instead of the process.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import fetch, { type Response } from 'node-fetch';
 import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
 import { redactUri } from '../redact.js';
+import { diskError, writingTo } from './disk-errors.js';
 import { agentFor, type NetworkSettings } from './http-agent.js';
 
 export interface DownloadOptions {
@@ -26,9 +32,26 @@ export interface DownloadOptions {
   onProgress?: (fraction: number) => void;
   /** Proxy (from the environment) and CA bundle. */
   network?: NetworkSettings;
+  /** The most bytes the content may have, and where that number comes from (said in the error). */
+  limit?: DownloadLimit;
 }
 
-const DEFAULTS = { retries: 5, backoffMs: 1000, maxBackoffMs: 60_000, stallMs: 30_000 };
+export interface DownloadLimit {
+  bytes: number;
+  /** `the slot's "size"` or the setting's name. */
+  from: string;
+}
+
+/** The module-wide cap when the slot names no size (setting --max-download). */
+export const DEFAULT_MAX_DOWNLOAD_BYTES = 4 * 1024 ** 3;
+
+const DEFAULTS = {
+  retries: 5,
+  backoffMs: 1000,
+  maxBackoffMs: 60_000,
+  stallMs: 30_000,
+  limit: { bytes: DEFAULT_MAX_DOWNLOAD_BYTES, from: 'setting --max-download' } as DownloadLimit,
+};
 
 /** Downloads under way, by sha256: content is fetched once however many slots (and file names) ask for it. */
 const inFlight = new Map<string, Promise<string>>();
@@ -61,24 +84,22 @@ class Attempt extends Error {
 async function downloadWithRetries(uri: string, sha256: string, targetFile: string, options: DownloadOptions & typeof DEFAULTS): Promise<void> {
   const shown = redactUri(uri);
   const partial = `${targetFile}.partial`;
-  await mkdir(path.dirname(targetFile), { recursive: true });
+  const folder = path.dirname(targetFile);
+  await writingTo(folder, shown, () => mkdir(folder, { recursive: true }));
   const progress = progressReporter(options.onProgress);
   let lastError = '';
   for (let attempt = 0; attempt <= options.retries; attempt++) {
     if (attempt > 0) await sleep(Math.random() * Math.min(options.maxBackoffMs, options.backoffMs * 2 ** (attempt - 1)));
     try {
-      const actual = await transfer(uri, partial, options.stallMs, progress, options.network);
-      if (actual !== sha256) {
-        await rm(partial, { force: true });
-        throw new EdgeInferError('EI_HASH_MISMATCH', [shown, actual, sha256]);
-      }
+      const actual = await transfer(uri, partial, shown, options, progress);
+      if (actual !== sha256) throw new EdgeInferError('EI_HASH_MISMATCH', [shown, actual, sha256]);
       await rename(partial, targetFile);
       return;
     } catch (error) {
-      if (isEdgeInferError(error)) throw error;
-      if (!(error instanceof Attempt) || !error.retry) {
-        await rm(partial, { force: true });
-        throw new EdgeInferError('EI_DOWNLOAD_FAILED', [shown, messageOf(error)], error);
+      if (isEdgeInferError(error) || !(error instanceof Attempt) || !error.retry) {
+        // Final: what was written goes (on a full disk, it is what fills it).
+        await rm(partial, { force: true }).catch(() => undefined);
+        throw isEdgeInferError(error) ? error : new EdgeInferError('EI_DOWNLOAD_FAILED', [shown, messageOf(error)], error);
       }
       lastError = error.message;
     }
@@ -94,10 +115,11 @@ async function downloadWithRetries(uri: string, sha256: string, targetFile: stri
 async function transfer(
   uri: string,
   partial: string,
-  stallMs: number,
+  shown: string,
+  options: { stallMs: number; network?: NetworkSettings; limit: DownloadLimit },
   progress: (done: number, total: number) => void,
-  network: NetworkSettings | undefined,
 ): Promise<string> {
+  const { stallMs, network, limit } = options;
   const have = await stat(partial).then(
     (s) => s.size,
     () => 0,
@@ -120,28 +142,76 @@ async function transfer(
       throw new Attempt(`the server answered ${response.status} ${response.statusText}`, retry);
     }
     const start = resumed ? have : 0;
-    const hash = resumed ? await hashFile(partial) : createHash('sha256');
     const length = Number(response.headers.get('content-length') ?? NaN);
     const total = start + length;
-    const file = createWriteStream(partial, { flags: resumed ? 'a' : 'w' });
+    const tooLarge = () => new EdgeInferError('EI_DOWNLOAD_TOO_LARGE', [shown, limit.bytes, limit.from]);
+    if (total > limit.bytes) throw tooLarge();
+    await checkFreeSpace(partial, shown, Number.isFinite(length) ? length : 0);
+    const hash = resumed ? await hashFile(partial) : createHash('sha256');
+    const file = new PartialFile(partial, resumed);
     let received = 0;
+    let failure: unknown;
     try {
       for await (const chunk of response.body as AsyncIterable<Buffer>) {
         timer.refresh();
         received += chunk.length;
+        if (start + received > limit.bytes) throw tooLarge();
         hash.update(chunk);
-        if (!file.write(chunk)) await new Promise<void>((resolve) => file.once('drain', () => resolve()));
+        await file.write(chunk);
         progress(start + received, total);
       }
     } catch (error) {
-      throw new Attempt(stalled ? `no data for ${stallMs} ms` : `the transfer was cut: ${messageOf(error)}`, true);
-    } finally {
-      await new Promise<void>((resolve, reject) => file.end((error?: Error | null) => (error ? reject(error) : resolve())));
+      failure = error;
     }
+    // A refused write may surface only when the file is flushed; it outranks what the network did meanwhile.
+    const writeError = await file.close();
+    if (writeError) throw diskError(writeError, path.dirname(partial), shown) ?? new Attempt(`writing ${path.basename(partial)} failed: ${messageOf(writeError)}`, false);
+    if (isEdgeInferError(failure)) throw failure;
+    if (failure !== undefined) throw new Attempt(stalled ? `no data for ${stallMs} ms` : `the transfer was cut: ${messageOf(failure)}`, true);
     if (Number.isFinite(length) && received !== length) throw new Attempt(`the transfer was cut at ${start + received} of ${total} bytes`, true);
     return hash.digest('hex');
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Refuses a download whose announced length does not fit the store's free space, before a byte is written
+ * (the other versions, state.json and the unpacked copy need room too). A length not announced is guarded by
+ * the size cap and by the write itself.
+ */
+async function checkFreeSpace(partial: string, shown: string, needed: number): Promise<void> {
+  if (needed <= 0) return;
+  const { bavail, bsize } = await statfs(path.dirname(partial));
+  const free = bavail * bsize;
+  if (needed > free) {
+    throw new EdgeInferError('EI_STORE_FULL', [path.dirname(partial), shown, `it needs ${needed} bytes and ${free} are free`]);
+  }
+}
+
+/**
+ * The `.partial` file, written with back-pressure. Its write error (a full disk) is kept and handed back by
+ * `close()`, never left as an unhandled 'error' event (which would end the process).
+ */
+class PartialFile {
+  readonly #stream: WriteStream;
+  #error: Error | undefined;
+
+  constructor(file: string, append: boolean) {
+    this.#stream = createWriteStream(file, { flags: append ? 'a' : 'w' });
+    this.#stream.on('error', (error) => (this.#error ??= error));
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.#error || this.#stream.destroyed) throw this.#error ?? new Error('the file was closed');
+    // once() rejects when 'error' comes while waiting for 'drain'.
+    if (!this.#stream.write(chunk)) await once(this.#stream, 'drain');
+  }
+
+  /** Flushes and closes; resolves with the write error, if there was one. */
+  close(): Promise<Error | undefined> {
+    if (this.#stream.destroyed) return Promise.resolve(this.#error);
+    return new Promise((resolve) => this.#stream.end(() => resolve(this.#error)));
   }
 }
 

@@ -135,13 +135,14 @@ function specOf(name: string, slot: unknown): ModelSpec | string {
 }
 
 function toSpec(name: string, slot: ModelSlot): ModelSpec {
-  const { version, uri, sha256, target, fallback, threads, model, image, postprocess } = slot;
+  const { version, uri, sha256, size, target, fallback, threads, model, image, postprocess } = slot;
   const settings = Object.fromEntries(Object.entries({ model, image, postprocess }).filter(([, v]) => v !== undefined));
   return {
     name,
     version,
     uri,
     ...(sha256 ? { sha256: sha256.toLowerCase() } : {}),
+    ...(size ? { size } : {}),
     ...(Object.keys(settings).length > 0 ? { settings } : {}),
     ...(target ? { target } : {}),
     ...(fallback ? { fallback } : {}),
