@@ -9,6 +9,8 @@ import deviceSdk from 'azure-iot-device';
 import mqttTransport from 'azure-iot-device-mqtt';
 import { cpus } from 'node:os';
 import { activateCommand } from './cli/activate.js';
+import { packCommand } from './cli/pack.js';
+import { publishCommand } from './cli/publish.js';
 import { watchDesiredFile } from './config/desired-file.js';
 import type { DesiredState } from './config/desired-state.js';
 import { parseSettings, USAGE, type Settings } from './config/settings.js';
@@ -46,9 +48,17 @@ function desiredFromFlags(settings: Settings): DesiredState {
   return { models: { [name]: slot }, cameras: {}, output: {} };
 }
 
+/** Sub-commands: `edge-infer NAME ...` runs one and exits with its code instead of serving. */
+const COMMANDS: Record<string, (argv: string[], env: NodeJS.ProcessEnv, out: (line: string) => void) => Promise<number>> = {
+  activate: activateCommand,
+  pack: packCommand,
+  publish: publishCommand,
+};
+
 async function main(): Promise<void> {
-  if (process.argv[2] === 'activate') {
-    process.exitCode = await activateCommand(process.argv.slice(3), process.env, (line) => process.stdout.write(`${line}\n`));
+  const command = COMMANDS[process.argv[2] ?? ''];
+  if (command) {
+    process.exitCode = await command(process.argv.slice(3), process.env, (line) => process.stdout.write(`${line}\n`));
     return;
   }
   let settings: Settings | 'help';
