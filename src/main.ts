@@ -96,6 +96,7 @@ async function main(): Promise<void> {
       download: { network: settings.ca ? { ca: settings.ca } : {}, limit: { bytes: settings.maxDownload, from: 'setting --max-download' } },
       onSwap: (name) => metrics.swaps.inc({ model: name }),
       onDownloaded: (ok) => metrics.downloads.inc({ result: ok ? 'verified' : 'failed' }),
+      maxUnpackedBytes: settings.maxUnpacked,
     },
     { ...BUNDLED_MODEL, target: settings.target, ...(settings.threads ? { threads: settings.threads } : {}) },
   );

@@ -44,6 +44,8 @@ export interface DeployContext {
   onSwap?: (name: string) => void;
   /** Called when a download ends, with whether its content was verified (metrics). */
   onDownloaded?: (ok: boolean) => void;
+  /** The most bytes an archive may expand to (setting --max-unpacked; unpack.ts has the default). */
+  maxUnpackedBytes?: number;
 }
 
 /** Never throws: the outcome is in the status store. Returns whether the version became active. */
@@ -63,6 +65,7 @@ export async function deployModel(spec: ModelSpec, context: DeployContext): Prom
           ...(spec.size ? { limit: { bytes: spec.size, from: 'the slot\'s "size"' } } : {}),
           onProgress: (progress) => status.updateModel(spec.name, { status: 'downloading', progress }),
         },
+        ...(context.maxUnpackedBytes ? { maxUnpackedBytes: context.maxUnpackedBytes } : {}),
         onDownload: () => {
           downloading = true;
           status.updateModel(spec.name, { status: 'downloading', progress: 0 });

@@ -29,6 +29,8 @@ export interface LocateHooks {
   /** Called when the content is at hand and is being checked or unpacked. */
   onVerify?: () => void;
   download?: DownloadOptions;
+  /** The most bytes an archive may expand to (setting --max-unpacked). */
+  maxUnpackedBytes?: number;
 }
 
 export async function locateModel(location: ModelLocation, storeDir: string, hooks: LocateHooks = {}): Promise<LocatedModel> {
@@ -47,14 +49,14 @@ export async function locateModel(location: ModelLocation, storeDir: string, hoo
       blob = await downloadVerified(uri, sha256, target, hooks.download);
     }
     hooks.onVerify?.();
-    return unpackIfArchive(blob, sha256, storeDir);
+    return unpackIfArchive(blob, sha256, storeDir, hooks.maxUnpackedBytes);
   }
   const local = uri.startsWith('file:') ? fileURLToPath(uri) : path.resolve(uri);
   hooks.onVerify?.();
   const sha256 = await verifiedLocal(local, location.sha256);
   if (!archiveKind(local)) return { path: local, sha256 };
   // verifiedLocal always hashes an archive.
-  return unpackIfArchive(local, sha256!, storeDir);
+  return unpackIfArchive(local, sha256!, storeDir, hooks.maxUnpackedBytes);
 }
 
 /** A local file is hashed when its sha256 is given (and must match) or when it is an archive to unpack. */
@@ -66,10 +68,10 @@ async function verifiedLocal(file: string, expected: string | undefined): Promis
   return actual;
 }
 
-async function unpackIfArchive(file: string, sha256: string, storeDir: string): Promise<LocatedModel> {
+async function unpackIfArchive(file: string, sha256: string, storeDir: string, maxBytes?: number): Promise<LocatedModel> {
   if (!archiveKind(file)) return { path: file, sha256 };
   const folder = path.join(storeDir, 'packages', sha256);
-  if (!(await exists(folder))) await unpackArchive(file, folder);
+  if (!(await exists(folder))) await unpackArchive(file, folder, maxBytes);
   return { path: folder, sha256 };
 }
 

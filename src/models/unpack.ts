@@ -1,16 +1,21 @@
 /**
  * Unpacks a model archive (.tar.gz, .tgz, .tar, .zip) into a folder, safely: no entry may land outside
- * the folder, links are refused, and the total expanded size is capped (a zip bomb stops at the cap).
- * The archive is unpacked into a temporary sibling and renamed into place only when complete.
+ * the folder, links are refused, and the total expanded size is capped, counted as the bytes come out of the
+ * decompressor (an archive bomb stops at the cap). Both formats stream with back-pressure, so memory stays
+ * bounded whatever the archive expands to. The archive is unpacked into a temporary sibling and renamed into
+ * place only when complete.
  */
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import * as tar from 'tar';
 import yauzl from 'yauzl';
-import { EdgeInferError, messageOf } from '../errors.js';
+import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
+import { diskError } from './disk-errors.js';
 import { resolveInside } from './package-paths.js';
 
 export const DEFAULT_MAX_EXPANDED_BYTES = 4 * 1024 ** 3;
@@ -27,50 +32,105 @@ export function archiveKind(file: string): ArchiveKind | undefined {
 export async function unpackArchive(archive: string, destination: string, maxBytes = DEFAULT_MAX_EXPANDED_BYTES): Promise<void> {
   const kind = archiveKind(archive);
   if (!kind) throw new EdgeInferError('EI_UNPACK_FAILED', [archive, 'not a .tar.gz, .tgz, .tar or .zip file']);
-  const temporary = `${destination}.partial-${process.pid}`;
-  await rm(temporary, { recursive: true, force: true });
-  await mkdir(temporary, { recursive: true });
+  const temporary = `${destination}${PARTIAL_UNPACK_MARK}${process.pid}`;
   try {
+    await rm(temporary, { recursive: true, force: true });
+    await mkdir(temporary, { recursive: true });
     await (kind === 'tar' ? unpackTar : unpackZip)(archive, temporary, maxBytes);
     await rename(temporary, destination);
   } catch (error) {
-    await rm(temporary, { recursive: true, force: true });
-    if (error instanceof EdgeInferError) throw error;
-    throw new EdgeInferError('EI_UNPACK_FAILED', [path.basename(archive), messageOf(error)], error);
+    await rm(temporary, { recursive: true, force: true }).catch(() => undefined);
+    if (isEdgeInferError(error)) throw error;
+    throw diskError(error, path.dirname(destination), path.basename(archive)) ?? new EdgeInferError('EI_UNPACK_FAILED', [path.basename(archive), messageOf(error)], error);
   }
 }
 
+/** Marks an unpack under way: `packages/<sha256>.partial-<pid>`. One left by a killed process is garbage. */
+export const PARTIAL_UNPACK_MARK = '.partial-';
+
 function refuse(archive: string, why: string): never {
-  throw new EdgeInferError('EI_UNPACK_FAILED', [path.basename(archive), why]);
+  throw unpackRefused(archive, why);
 }
 
+/**
+ * The archive is read as a stream: the file, gunzip (when it is compressed), a counter of the bytes gunzip
+ * produced, then tar's unpacker, each waiting for the next to take more. (tar's own file reading takes a small
+ * archive whole and inflates it in one go: a 5 MB archive of zeros became gigabytes of memory.)
+ */
 async function unpackTar(archive: string, folder: string, maxBytes: number): Promise<void> {
-  let total = 0;
-  let problem: string | undefined;
-  await tar.x({
-    file: archive,
+  let declared = 0;
+  let problem: EdgeInferError | undefined;
+  const source = createReadStream(archive);
+  const stop = (error: EdgeInferError) => {
+    problem ??= error;
+    source.destroy();
+  };
+  const tooLarge = () => new EdgeInferError('EI_UNPACK_TOO_LARGE', [path.basename(archive), maxBytes]);
+  const unpack = new tar.Unpack({
     cwd: folder,
     strict: true,
-    // The filter sees every entry before it is written; a refused entry is skipped and the whole unpack fails.
+    // The filter sees every entry before it is written; a refused entry stops the whole unpack at once.
     filter: (entryPath, entry) => {
       const type = 'type' in entry ? entry.type : undefined;
       if (type !== 'File' && type !== 'Directory' && type !== 'OldFile') {
-        problem ??= `entry "${entryPath}" is a ${String(type)}; only files and folders may be packaged`;
-        return false;
+        stop(unpackRefused(archive, `entry "${entryPath}" is a ${String(type)}; only files and folders may be packaged`));
+      } else if (!isContained(folder, entryPath)) {
+        stop(unpackRefused(archive, `entry "${entryPath}" would be written outside the package folder`));
+      } else if ((declared += 'size' in entry ? (entry.size ?? 0) : 0) > maxBytes) {
+        // The header says so before a byte of it is inflated.
+        stop(tooLarge());
       }
-      if (!isContained(folder, entryPath)) {
-        problem ??= `entry "${entryPath}" would be written outside the package folder`;
-        return false;
-      }
-      total += 'size' in entry ? (entry.size ?? 0) : 0;
-      if (total > maxBytes) {
-        problem ??= `it expands to more than ${maxBytes} bytes`;
-        return false;
-      }
-      return true;
+      return problem === undefined;
     },
   });
-  if (problem) refuse(archive, problem);
+  const finished = new Promise<void>((resolve, reject) => {
+    unpack.on('finish', resolve);
+    unpack.on('error', reject);
+  });
+  finished.catch(() => undefined);
+  const counted = countBytes({ bytes: 0 }, maxBytes, tooLarge);
+  const stages: Readable = (await isGzip(archive)) ? source.pipe(createGunzip()).pipe(counted) : source.pipe(counted);
+  source.on('error', (error) => counted.destroy(error));
+  try {
+    for await (const chunk of stages) {
+      if (problem) break;
+      if (!unpack.write(chunk as Buffer)) await Promise.race([once(unpack, 'drain'), finished]);
+    }
+    if (problem) throw problem;
+    unpack.end();
+    await finished;
+  } catch (error) {
+    throw problem ?? error;
+  } finally {
+    source.destroy();
+    counted.destroy();
+  }
+  if (problem) throw problem;
+}
+
+async function isGzip(file: string): Promise<boolean> {
+  const handle = await open(file, 'r');
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(2), 0, 2, 0);
+    return bytesRead === 2 && buffer[0] === 0x1f && buffer[1] === 0x8b;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Passes bytes through, adding them to `counted`, failing with `tooLarge()` once it passes `maxBytes`. */
+function countBytes(counted: { bytes: number }, maxBytes: number, tooLarge: () => EdgeInferError): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      counted.bytes += chunk.length;
+      if (counted.bytes > maxBytes) done(tooLarge());
+      else done(null, chunk);
+    },
+  });
+}
+
+function unpackRefused(archive: string, why: string): EdgeInferError {
+  return new EdgeInferError('EI_UNPACK_FAILED', [path.basename(archive), why]);
 }
 
 function isContained(folder: string, entryPath: string): boolean {
@@ -89,7 +149,9 @@ async function unpackZip(archive: string, folder: string, maxBytes: number): Pro
       error ? reject(error) : resolve(file),
     ),
   );
-  let total = 0;
+  // One count across entries: the cap is on the whole archive.
+  const expanded = { bytes: 0 };
+  const tooLarge = () => new EdgeInferError('EI_UNPACK_TOO_LARGE', [path.basename(archive), maxBytes]);
   try {
     for (;;) {
       const entry = await new Promise<yauzl.Entry | undefined>((resolve, reject) => {
@@ -115,14 +177,7 @@ async function unpackZip(archive: string, folder: string, maxBytes: number): Pro
       const stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) =>
         zip.openReadStream(entry, (error, s) => (error ? reject(error) : resolve(s))),
       );
-      const cap = new Transform({
-        transform(chunk: Buffer, _encoding, done) {
-          total += chunk.length;
-          if (total > maxBytes) done(new EdgeInferError('EI_UNPACK_FAILED', [path.basename(archive), `it expands to more than ${maxBytes} bytes`]));
-          else done(null, chunk);
-        },
-      });
-      await pipeline(stream, cap, createWriteStream(target));
+      await pipeline(stream, countBytes(expanded, maxBytes, tooLarge), createWriteStream(target));
     }
   } finally {
     zip.close();
