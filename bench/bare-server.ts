@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadOnnxModel } from '../src/engine/onnx-session.js';
 
-const model = await loadOnnxModel(process.argv[2]!, { target: 'cpu' });
+const model = await loadOnnxModel(process.argv[2]!);
 const input = model.signature.inputs[0]!;
 
 const server = createServer((request, response) => {

@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import sharp from 'sharp';
 import { BUNDLED_MODEL } from '../src/models/bundled.js';
-import { loadModelVersion } from '../src/models/model-version.js';
+import { loadModelVersion } from '../src/engine/loaded-version.js';
+import { cpuTarget } from '../src/engine/local-targets.js';
 import { readModelPackage } from '../src/models/package.js';
 import { frameSizeOf, type FrameSize } from '../src/pipeline/frame.js';
 import { imageToTensor, pixelsToTensor, type ImagePlan } from '../src/pipeline/image.js';
@@ -131,7 +132,7 @@ async function ffmpegCostPerFrame(rtsp: RtspServer, size?: FrameSize): Promise<n
 /** CPU time per frame in the module: decode and resize a JPEG with sharp, against raw RGB already at size. */
 async function moduleCostPerFrame(): Promise<{ jpeg: number; raw: number; plan: ImagePlan }> {
   const pkg = await readModelPackage(BUNDLED_MODEL.uri, BUNDLED_MODEL.settings);
-  const version = await loadModelVersion({ name: 'face', version: 'bench', pkg, session: { target: 'cpu' }, log: pino({ level: 'silent' }) });
+  const version = await loadModelVersion({ name: 'face', version: 'bench', pkg, target: cpuTarget(), log: pino({ level: 'silent' }) });
   const plan = version.imagePlan!;
   const frame = await sharp(path.join(root, 'node_modules/@vladmandic/face-api/demo/sample1.jpg')).resize(960, 640).jpeg({ quality: 85 }).toBuffer();
   const raw = await sharp(frame).resize(plan.width, plan.height, { fit: plan.resize }).raw().toBuffer();

@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { loadOnnxModel } from '../src/engine/onnx-session.js';
 import { BUNDLED_MODEL } from '../src/models/bundled.js';
-import { loadModelVersion } from '../src/models/model-version.js';
+import { loadModelVersion } from '../src/engine/loaded-version.js';
+import { cpuTarget } from '../src/engine/local-targets.js';
 import { readModelPackage } from '../src/models/package.js';
 import { freePort, startChild } from './children.js';
 import { camerasBench } from './cameras.js';
@@ -78,17 +79,16 @@ const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
 
 async function main(): Promise<void> {
   const modelFile = BUNDLED_MODEL.uri;
-  const session = { target: 'cpu' as const };
   const inputName = 'input:0';
   const shape = [1, 256, 256, 3];
   const input = makeInput(shape);
   const image = await readFile(path.join(root, 'node_modules/@vladmandic/face-api/demo/sample1.jpg'));
   // Everything starts first; the figures are then taken in rounds, each path once a round, and each row
   // figure is its median over the rounds, so that a burst of noise on this small machine does not decide a ratio.
-  const model = await loadOnnxModel(modelFile, session);
+  const model = await loadOnnxModel(modelFile);
   const feeds = { [inputName]: { type: 'float32', dims: shape, data: input } };
   const pkg = await readModelPackage(modelFile, BUNDLED_MODEL.settings);
-  const version = await loadModelVersion({ name: 'face', version: 'bench', pkg, session, log: pino({ level: 'silent' }) });
+  const version = await loadModelVersion({ name: 'face', version: 'bench', pkg, target: cpuTarget(), log: pino({ level: 'silent' }) });
   const imageWork = () => version.score({ kind: 'image', image, contentType: 'image/jpeg' });
   const binary = oipBinaryBody(inputName, shape, input);
   const bare = await startChild([path.join(here, 'bare-server.js'), modelFile], (l) => /^\d+$/.test(l));

@@ -6,6 +6,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
+import { Engine } from '../src/engine/engine.js';
 import { BUNDLED_MODEL } from '../src/models/bundled.js';
 import { Reconciler } from '../src/models/reconciler.js';
 import { ModelRegistry } from '../src/models/registry.js';
@@ -24,7 +25,7 @@ const settle = async () => {
 const store = new ModelStore(await mkdtemp(path.join(tmpdir(), 'edge-infer-swaps-')));
 const status = new StatusStore({ version: 'bench', onnxruntime: '', startedAt: '', targets: {} });
 const registry = new ModelRegistry(() => undefined);
-const reconciler = new Reconciler({ registry, status, store, log: pino({ level: 'silent' }), targets: { cpu: true, gpu: false, fpga: false } }, BUNDLED_MODEL);
+const reconciler = new Reconciler({ registry, status, store, log: pino({ level: 'silent' }), engine: new Engine({ onProbe: () => undefined }) }, BUNDLED_MODEL);
 const slot = (version: string) => ({ models: { face: { version, uri: BUNDLED_MODEL.uri, ...BUNDLED_MODEL.settings } } });
 
 // Two swaps first, so that lazily allocated pools exist before the baseline.

@@ -57,7 +57,7 @@ export const ERRORS = {
   EI_CONFIG_INVALID: { kind: 'invalid-config', message: 'Invalid setting: %s' },
   EI_PACKAGE_INVALID: { kind: 'invalid-config', message: 'The model package %s cannot be used: %s' },
   EI_MODEL_LOAD_FAILED: { kind: 'failed', message: 'ONNX Runtime could not load %s: %s' },
-  EI_TARGET_UNAVAILABLE: { kind: 'failed', message: 'Target "%s" is not available on this device and model "%s" has fallback "none"; set fallback to "cpu" or deploy where the target is' },
+  EI_TARGET_UNAVAILABLE: { kind: 'failed', message: 'Target "%s" is not available for model "%s" and its fallback is "none" (%s); set fallback to "cpu" or deploy where the target is' },
   EI_WARMUP_FAILED: { kind: 'failed', message: 'The warm-up inference of model "%s" failed: %s' },
   EI_UNPACK_FAILED: { kind: 'failed', message: 'The archive %s cannot be unpacked: %s' },
   EI_OVERLOADED: { kind: 'unavailable', message: 'More than %s messages wait to be scored; this one was not scored' },
@@ -75,6 +75,9 @@ export const ERRORS = {
   EI_FFMPEG_NOT_FOUND: { kind: 'invalid-config', message: 'ffmpeg ("%s") is not installed; install it (Debian: apt-get install ffmpeg) or name one with --ffmpeg or EDGE_INFER_FFMPEG' },
   EI_CAMERA_NOT_FOUND: { kind: 'not-found', message: 'No camera "%s"; the cameras are: %s' },
   EI_CAMERA_NO_FRAME: { kind: 'unavailable', message: 'Camera "%s" has no scored frame yet' },
+  EI_ACCELERATOR_UNAVAILABLE: { kind: 'unavailable', message: 'The accelerator at %s cannot be used: %s' },
+  EI_ACCELERATOR_REFUSED: { kind: 'failed', message: 'The accelerator at %s refused: %s' },
+  EI_ACCELERATOR_MISMATCH: { kind: 'invalid-config', message: 'Model "%s" at %s does not match the package (%s): the server has %s; the package has %s' },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -7,13 +7,13 @@
 import { mkdir } from 'node:fs/promises';
 import deviceSdk from 'azure-iot-device';
 import mqttTransport from 'azure-iot-device-mqtt';
-import { cpus } from 'node:os';
 import { activateCommand } from './cli/activate.js';
 import { packCommand } from './cli/pack.js';
 import { publishCommand } from './cli/publish.js';
 import { watchDesiredFile } from './config/desired-file.js';
 import type { DesiredState } from './config/desired-state.js';
 import { parseSettings, USAGE, type Settings } from './config/settings.js';
+import { Engine } from './engine/engine.js';
 import { onnxRuntimeVersion } from './engine/onnx-session.js';
 import { isEdgeInferError, messageOf } from './errors.js';
 import { createLogger } from './log.js';
@@ -78,8 +78,10 @@ async function main(): Promise<void> {
     version: SERVICE_VERSION,
     onnxruntime: onnxRuntimeVersion,
     startedAt: new Date().toISOString(),
-    targets: { cpu: `available (${cpus().length} cores)`, gpu: 'not probed', fpga: 'not configured' },
+    targets: {},
   });
+  const engine = new Engine({ onProbe: (name, probe) => status.setTarget(name, probe) });
+  await engine.probe();
   const metrics = createMetrics(status);
   const registry = new ModelRegistry((model, error) => log.warn({ model: model.name, version: model.version, err: error }, 'releasing a version failed'));
   const store = new ModelStore(settings.store, settings.keepVersions);
@@ -92,7 +94,7 @@ async function main(): Promise<void> {
       status,
       store,
       log,
-      targets: { cpu: true, gpu: false, fpga: false },
+      engine,
       download: { network: settings.ca ? { ca: settings.ca } : {}, limit: { bytes: settings.maxDownload, from: 'setting --max-download' } },
       onSwap: (name) => metrics.swaps.inc({ model: name }),
       onDownloaded: (ok) => metrics.downloads.inc({ result: ok ? 'verified' : 'failed' }),

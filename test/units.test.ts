@@ -6,7 +6,7 @@ import { ERRORS, EdgeInferError } from '../src/errors.js';
 import { createKeyCheck } from '../src/server/auth.js';
 import { planImageInput, pixelsToTensor } from '../src/pipeline/image.js';
 import { ModelRegistry } from '../src/models/registry.js';
-import type { ModelVersion } from '../src/models/model-version.js';
+import type { ModelVersion } from '../src/engine/loaded-version.js';
 
 test('sizes, keys and slot names parse as the README says', (t) => {
   t.is(parseSize('16MiB'), 16 * 1024 * 1024);

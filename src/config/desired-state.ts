@@ -5,6 +5,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { AcceleratorSchema, FallbackSchema, GpuOptionsSchema, TargetNameSchema } from '../engine/target.js';
 import { ImageSchema, PostprocessSchema } from '../models/manifest.js';
 
 export const ModelSlotSchema = Type.Object(
@@ -14,10 +15,11 @@ export const ModelSlotSchema = Type.Object(
     sha256: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$' })),
     /** The content's size in bytes: a download that brings more is stopped (else the module-wide --max-download). */
     size: Type.Optional(Type.Integer({ minimum: 1 })),
-    target: Type.Optional(Type.Union([Type.Literal('cpu'), Type.Literal('gpu'), Type.Literal('fpga')])),
-    fallback: Type.Optional(Type.Union([Type.Literal('cpu'), Type.Literal('none')])),
+    target: Type.Optional(TargetNameSchema),
+    fallback: Type.Optional(FallbackSchema),
     threads: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
-    accelerator: Type.Optional(Type.Unknown()),
+    gpu: Type.Optional(GpuOptionsSchema),
+    accelerator: Type.Optional(AcceleratorSchema),
     model: Type.Optional(Type.String({ minLength: 1 })),
     image: Type.Optional(ImageSchema),
     postprocess: Type.Optional(PostprocessSchema),

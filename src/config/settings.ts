@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { EdgeInferError, messageOf } from '../errors.js';
+import type { TargetName } from '../engine/target.js';
 
 export interface Settings {
   port: number;
@@ -31,7 +32,8 @@ export interface Settings {
   keepVersions: number;
   /** `--model PATH_OR_URI`: serve this instead of the bundled detector. */
   model?: { uri: string; name: string; sha256?: string };
-  target: 'cpu' | 'gpu';
+  /** The local target of `--model` and the bundled model (an accelerator is named in a desired slot). */
+  target: Exclude<TargetName, 'fpga'>;
   threads?: number;
   /** The ffmpeg that reads cameras: a path, or a name looked up on PATH. */
   ffmpeg: string;

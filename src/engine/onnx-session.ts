@@ -1,49 +1,46 @@
 import * as ort from 'onnxruntime-node';
 import { EdgeInferError, messageOf } from '../errors.js';
-import type { Feeds, ModelSignature, Outputs, Tensor, TensorSpec } from './tensor.js';
+import type { EngineModel } from './target.js';
+import type { Tensor, TensorSpec } from './tensor.js';
 
-/** Where a local ONNX model runs. (The remote `fpga` target speaks OIP and is not an ONNX session.) */
-export type LocalTarget = 'cpu' | 'gpu';
+// Failures come back as exceptions with their message; ONNX Runtime's own log would also print, on stderr and
+// outside ours, every provider library a GPU probe fails to find.
+ort.env.logLevel = 'fatal';
+
+export type ExecutionProvider = ort.InferenceSession.ExecutionProviderConfig;
 
 export interface SessionSettings {
-  target: LocalTarget;
+  /** In order of preference; the CPU when unset. */
+  providers?: ExecutionProvider[];
   /** Intra-op threads; ONNX Runtime picks one per physical core when unset. */
   threads?: number;
 }
 
-/** One ONNX model loaded on one target: the narrow lifecycle load → run → release. */
-export interface OnnxModel {
-  readonly file: string;
-  readonly signature: ModelSignature;
-  run(feeds: Feeds, outputNames?: readonly string[]): Promise<Outputs>;
-  release(): Promise<void>;
-}
-
-const EXECUTION_PROVIDERS: Record<LocalTarget, string[]> = {
-  cpu: ['cpu'],
-  gpu: ['cuda', 'cpu'],
-};
-
-export async function loadOnnxModel(file: string, settings: SessionSettings): Promise<OnnxModel> {
+/**
+ * One ONNX session. `file` may be the model's bytes (the probes' tiny model); a named file is what errors and
+ * entry scripts see.
+ */
+export async function loadOnnxModel(file: string | Uint8Array, settings: SessionSettings = {}): Promise<EngineModel> {
   const options: ort.InferenceSession.SessionOptions = {
-    executionProviders: EXECUTION_PROVIDERS[settings.target],
+    executionProviders: settings.providers ?? ['cpu'],
     graphOptimizationLevel: 'all',
     // Errors only: ONNX Runtime warns about harmless things (unused initializers) on stderr, outside our log.
     logSeverityLevel: 3,
   };
   if (settings.threads !== undefined) options.intraOpNumThreads = settings.threads;
+  const label = typeof file === 'string' ? file : '(model in memory)';
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(file, options);
+    session = typeof file === 'string' ? await ort.InferenceSession.create(file, options) : await ort.InferenceSession.create(file, options);
   } catch (error) {
-    throw new EdgeInferError('EI_MODEL_LOAD_FAILED', [file, messageOf(error)], error);
+    throw new EdgeInferError('EI_MODEL_LOAD_FAILED', [label, messageOf(error)], error);
   }
   const signature = {
     inputs: session.inputMetadata.map(toSpec),
     outputs: session.outputMetadata.map(toSpec),
   };
   return {
-    file,
+    file: label,
     signature,
     async run(feeds, outputNames) {
       // Wrapping shares the data; entry scripts may hand in plain {type, dims, data} objects.

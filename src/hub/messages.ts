@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
-import type { ScoreRequest } from '../models/model-version.js';
+import type { ScoreRequest } from '../engine/loaded-version.js';
 import type { ModelRegistry } from '../models/registry.js';
 import { scoreOn } from '../models/score.js';
 import { imageContentType } from '../pipeline/image.js';

@@ -4,20 +4,20 @@
  * keeps serving and the slot's status says why. The reconciler decides when; this file does one step.
  */
 import type { Logger } from 'pino';
-import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
-import type { LocalTarget } from '../engine/onnx-session.js';
+import { isEdgeInferError, messageOf } from '../errors.js';
+import type { Engine } from '../engine/engine.js';
+import { loadModelVersion, type ModelVersion } from '../engine/loaded-version.js';
+import type { Placement } from '../engine/target.js';
 import type { StatusStore } from '../status/store.js';
 import type { DownloadOptions } from './download.js';
 import { locateModel } from './locate.js';
 import type { ModelSettings } from './manifest.js';
-import { loadModelVersion } from './model-version.js';
 import { readModelPackage } from './package.js';
 import type { ModelRegistry } from './registry.js';
 import type { ModelStore, StoredVersion } from './store.js';
 
-export type Target = 'cpu' | 'gpu' | 'fpga';
-
-export interface ModelSpec {
+/** A version to serve, and where the slot asks it to run (target, fallback, threads, gpu, accelerator). */
+export interface ModelSpec extends Placement {
   name: string;
   version: string;
   uri: string;
@@ -26,10 +26,6 @@ export interface ModelSpec {
   size?: number;
   /** Inline settings; they override the package's edge-infer.json. */
   settings?: ModelSettings;
-  target?: Target;
-  /** What to run on when the target is missing: the CPU (default) or nothing. */
-  fallback?: 'cpu' | 'none';
-  threads?: number;
 }
 
 export interface DeployContext {
@@ -37,8 +33,8 @@ export interface DeployContext {
   status: StatusStore;
   store: ModelStore;
   log: Logger;
-  /** Whether each target can run here (probed at start). */
-  targets: Record<Target, boolean>;
+  /** Places each version on its target. */
+  engine: Engine;
   download?: DownloadOptions;
   /** Called after each successful switch (metrics). */
   onSwap?: (name: string) => void;
@@ -56,8 +52,14 @@ export async function deployModel(spec: ModelSpec, context: DeployContext): Prom
   status.updateModel(spec.name, { status: 'pending', desiredVersion: spec.version, requestedTarget, error: null, progress: null });
   const started = performance.now();
   let downloading = false;
+  let model: ModelVersion | undefined;
   try {
-    const target = runnableTarget(spec, context.targets);
+    // Placed before anything is downloaded: a target that is missing with fallback "none" fails at once.
+    const target = await context.engine.place(spec.name, spec, (running) => {
+      if (!model || registry.active(spec.name) !== model) return;
+      status.updateModel(spec.name, { target: running.target, targetReason: running.reason });
+      log.warn({ model: spec.name, version: spec.version, target: running.target, reason: running.reason }, 'model moved to another target');
+    });
     const located = await store.pinned(spec.sha256?.toLowerCase(), () =>
       locateModel({ uri: spec.uri, sha256: spec.sha256 }, store.dir, {
         download: {
@@ -78,15 +80,17 @@ export async function deployModel(spec: ModelSpec, context: DeployContext): Prom
       }),
     );
     status.updateModel(spec.name, { status: 'loading' });
-    const model = await store.pinned(located.sha256, async () => {
+    const loaded = await store.pinned(located.sha256, async () => {
       const pkg = await readModelPackage(located.path, spec.settings);
-      const session = { target, ...(spec.threads !== undefined ? { threads: spec.threads } : {}) };
-      return loadModelVersion({ name: spec.name, version: spec.version, sha256: located.sha256, pkg, session, log });
+      return loadModelVersion({ name: spec.name, version: spec.version, sha256: located.sha256, pkg, target, log });
     });
-    registry.activate(model);
+    model = loaded;
+    registry.activate(loaded);
     context.onSwap?.(spec.name);
-    status.updateModel(spec.name, { status: 'active', version: spec.version, target: model.target, sha256: located.sha256 ?? null });
-    log.info({ model: spec.name, version: spec.version, target: model.target, ms: Math.round(performance.now() - started) }, 'model version active');
+    const { running } = target;
+    status.updateModel(spec.name, { status: 'active', version: spec.version, target: running.target, targetReason: running.reason, sha256: located.sha256 ?? null });
+    log.info({ model: spec.name, version: spec.version, target: running.target, ms: Math.round(performance.now() - started) }, 'model version active');
+    if (running.reason) log.warn({ model: spec.name, requestedTarget, target: running.target, reason: running.reason }, 'model runs on a fallback target');
     // The version serves either way; a state file that cannot be written only costs the offline restart.
     await store
       .recordActive(spec.name, { ...storedFields(spec), version: spec.version, sha256: located.sha256, path: located.path })
@@ -103,17 +107,7 @@ export async function deployModel(spec: ModelSpec, context: DeployContext): Prom
 
 /** What the store keeps of a spec besides where its content lies. */
 function storedFields(spec: ModelSpec): Omit<StoredVersion, 'version' | 'path' | 'sha256'> {
-  const { settings, target, fallback, threads } = spec;
-  return Object.fromEntries(Object.entries({ settings, target, fallback, threads }).filter(([, v]) => v !== undefined));
+  const { settings, target, fallback, threads, gpu, accelerator } = spec;
+  return Object.fromEntries(Object.entries({ settings, target, fallback, threads, gpu, accelerator }).filter(([, v]) => v !== undefined));
 }
 
-/**
- * The local target to load on: the requested one when this device has it, else the CPU when the slot allows
- * (the status then shows `target: cpu` beside `requestedTarget`), else a failure that says why.
- */
-function runnableTarget(spec: ModelSpec, available: Record<Target, boolean>): LocalTarget {
-  const requested = spec.target ?? 'cpu';
-  if (requested !== 'fpga' && available[requested]) return requested;
-  if ((spec.fallback ?? 'cpu') === 'cpu') return 'cpu';
-  throw new EdgeInferError('EI_TARGET_UNAVAILABLE', [requested, spec.name]);
-}

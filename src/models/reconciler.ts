@@ -135,7 +135,7 @@ function specOf(name: string, slot: unknown): ModelSpec | string {
 }
 
 function toSpec(name: string, slot: ModelSlot): ModelSpec {
-  const { version, uri, sha256, size, target, fallback, threads, model, image, postprocess } = slot;
+  const { version, uri, sha256, size, target, fallback, threads, gpu, accelerator, model, image, postprocess } = slot;
   const settings = Object.fromEntries(Object.entries({ model, image, postprocess }).filter(([, v]) => v !== undefined));
   return {
     name,
@@ -147,10 +147,12 @@ function toSpec(name: string, slot: ModelSlot): ModelSpec {
     ...(target ? { target } : {}),
     ...(fallback ? { fallback } : {}),
     ...(threads ? { threads } : {}),
+    ...(gpu ? { gpu } : {}),
+    ...(accelerator ? { accelerator } : {}),
   };
 }
 
 /** Two specs with the same key run the same thing: same version, same content (or place), same settings. */
 function specKey(spec: ModelSpec): string {
-  return JSON.stringify([spec.version, spec.sha256 ?? spec.uri, spec.settings ?? {}, spec.target ?? 'cpu', spec.fallback ?? 'cpu', spec.threads ?? 0]);
+  return JSON.stringify([spec.version, spec.sha256 ?? spec.uri, spec.settings ?? {}, spec.target ?? 'cpu', spec.fallback ?? 'cpu', spec.threads ?? 0, spec.gpu ?? {}, spec.accelerator ?? {}]);
 }

@@ -6,7 +6,7 @@
  * one; the old one is released once its last lease is returned, so a swap drains instead of failing requests.
  */
 import { EdgeInferError } from '../errors.js';
-import type { ModelVersion } from './model-version.js';
+import type { ModelVersion } from '../engine/loaded-version.js';
 
 interface Held {
   readonly model: ModelVersion;

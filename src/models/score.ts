@@ -1,4 +1,4 @@
-import type { ModelVersion, ScoreRequest } from './model-version.js';
+import type { ModelVersion, ScoreRequest } from '../engine/loaded-version.js';
 import type { ModelRegistry } from './registry.js';
 
 /** Measures one scoring call; returns the function that ends the measurement. */

@@ -6,19 +6,17 @@
  */
 import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Placement } from '../engine/target.js';
 import type { ModelSettings } from './manifest.js';
 
-export interface StoredVersion {
+/** Where it ran is kept as the desired state asked (Placement), so that a restart compares equal and loads nothing twice. */
+export interface StoredVersion extends Placement {
   version: string;
   /** The content's sha256; absent for a model read in place (a local file or folder). */
   sha256?: string;
   /** The located file or package folder, ready to load with no download. */
   path: string;
   settings?: ModelSettings;
-  /** Where it ran, as the desired state asked, so that a restart compares equal and loads nothing twice. */
-  target?: 'cpu' | 'gpu' | 'fpga';
-  fallback?: 'cpu' | 'none';
-  threads?: number;
 }
 
 interface StoredModel {

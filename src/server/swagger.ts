@@ -3,7 +3,7 @@
  * `ServiceOutput` for the default model, inferred from the package's input and output samples (as Azure ML's
  * inference-schema does) or, without samples, from the model's inputs and outputs.
  */
-import type { ModelVersion } from '../models/model-version.js';
+import type { ModelVersion } from '../engine/loaded-version.js';
 import type { TensorSpec } from '../engine/tensor.js';
 
 type Schema = Record<string, unknown>;

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { CameraSpec, OutputSettings } from '../config/desired-state.js';
 import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
 import type { NetworkSettings } from '../models/http-agent.js';
-import type { ModelVersion, ScoreRequest } from '../models/model-version.js';
+import type { ModelVersion, ScoreRequest } from '../engine/loaded-version.js';
 import type { ModelRegistry } from '../models/registry.js';
 import { frameSizeOf, sameFrameSize, type Frame, type FrameSize } from '../pipeline/frame.js';
 import type { CameraState, CameraStatus, StatusStore } from '../status/store.js';

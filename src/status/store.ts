@@ -3,6 +3,7 @@
  * properties, `GET /status`, `getStatus` and metrics read from here. Nobody else keeps a second copy.
  */
 import { EventEmitter } from 'node:events';
+import type { TargetProbe } from '../engine/target.js';
 
 /** Where a model slot stands (contract section 5). `version` is always the version answering requests. */
 export type ModelState = 'pending' | 'downloading' | 'verifying' | 'loading' | 'active' | 'failed';
@@ -14,6 +15,8 @@ export interface ModelStatus {
   desiredVersion: string | null;
   target: string | null;
   requestedTarget: string | null;
+  /** Why `target` is not `requestedTarget` (a fallback), or why the accelerator's breaker is open; null otherwise. */
+  targetReason: string | null;
   sha256: string | null;
   /** When `status` last changed. */
   since: string;
@@ -39,7 +42,8 @@ export interface RuntimeStatus {
   version: string;
   onnxruntime: string;
   startedAt: string;
-  targets: Record<string, string>;
+  /** Each target's last probe: `available` with details, `unavailable` with the reason, or `not configured`. */
+  targets: Record<string, TargetProbe>;
 }
 
 export interface RequestCounters {
@@ -77,6 +81,7 @@ export class StatusStore extends EventEmitter<{ change: [] }> {
       desiredVersion: null,
       target: null,
       requestedTarget: null,
+      targetReason: null,
       sha256: null,
       error: null,
       progress: null,
@@ -85,6 +90,12 @@ export class StatusStore extends EventEmitter<{ change: [] }> {
       since: current && (patch.status === undefined || patch.status === current.status) ? current.since : new Date().toISOString(),
     };
     this.#models.set(name, next);
+    this.emit('change');
+  }
+
+  /** A target's probe result (the engine probes at start and whenever a slot asks for the target). */
+  setTarget(name: string, probe: TargetProbe): void {
+    this.#runtime.targets[name] = probe;
     this.emit('change');
   }
 

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { Engine } from '../../src/engine/engine.js';
 import { createLogger } from '../../src/log.js';
 import { BUNDLED_MODEL } from '../../src/models/bundled.js';
 import { deployModel, type DeployContext, type ModelSpec } from '../../src/models/deploy.js';
@@ -53,7 +54,7 @@ export const bundledFace: ModelSpec = BUNDLED_MODEL;
 
 export async function startService(options: TestServiceOptions = {}): Promise<TestService> {
   const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
-  const status = new StatusStore({ version: 'test', onnxruntime: 'test', startedAt: new Date().toISOString(), targets: { cpu: 'available' } });
+  const status = new StatusStore({ version: 'test', onnxruntime: 'test', startedAt: new Date().toISOString(), targets: {} });
   const metrics = createMetrics(status);
   const registry = new ModelRegistry(() => undefined);
   const storeDir = options.storeDir ?? (await mkdtemp(path.join(tmpdir(), 'edge-infer-store-')));
@@ -64,7 +65,7 @@ export async function startService(options: TestServiceOptions = {}): Promise<Te
     status,
     store,
     log,
-    targets: { cpu: true, gpu: false, fpga: false },
+    engine: new Engine({ onProbe: (name, probe) => status.setTarget(name, probe) }),
     download: options.download ?? { backoffMs: 20, stallMs: 1000, retries: 3 },
     onSwap: (name) => metrics.swaps.inc({ model: name }),
     onDownloaded: (ok) => metrics.downloads.inc({ result: ok ? 'verified' : 'failed' }),

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { EdgeInferError } from '../../errors.js';
-import type { ScoreRequest } from '../../models/model-version.js';
+import type { ScoreRequest } from '../../engine/loaded-version.js';
 import { scoreOn } from '../../models/score.js';
 import { IMAGE_CONTENT_TYPES, imageContentType } from '../../pipeline/image.js';
 import type { ServiceOptions } from '../app.js';

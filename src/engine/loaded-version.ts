@@ -1,19 +1,19 @@
 /**
- * One loaded version of a model: its package, its ONNX session on the chosen target, its image plan,
- * postprocessor and entry script, put together once so that a request only runs them.
+ * One loaded version of a model: its model on the target the engine placed it on, its image plan,
+ * postprocessor and entry script, put together once so that a request only runs them. Which target runs it
+ * is the `Target`'s business: the pipeline around it is the same on every one.
  * Lifecycle (Triton's backend habit): load → warm up → score/infer → release.
  */
 import type { Logger } from 'pino';
 import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
-import { loadEntryScript, type EntryScript } from '../engine/entry-script.js';
-import { loadOnnxModel, type SessionSettings } from '../engine/onnx-session.js';
-import { dtypeInfo } from '../engine/dtypes.js';
-import type { Feeds, ModelSignature, Outputs } from '../engine/tensor.js';
+import type { ModelSettings } from '../models/manifest.js';
 import { identityGeometry, imageToTensor, pixelsToTensor, planImageInput, type ImageGeometry, type ImagePlan } from '../pipeline/image.js';
 import { feedsFromScoreBody } from '../pipeline/json-tensors.js';
 import { createPostprocessor, type Postprocessor } from '../pipeline/postprocess/index.js';
-import type { ModelSettings } from './manifest.js';
-import type { ModelPackage } from './package.js';
+import { dtypeInfo } from './dtypes.js';
+import { loadEntryScript, type EntryScript } from './entry-script.js';
+import type { Target, TargetName } from './target.js';
+import type { Feeds, ModelSignature, Outputs } from './tensor.js';
 
 /**
  * A request to score, as any source hands it over. `pixels` is RGB already at the image plan's size (camera
@@ -28,7 +28,8 @@ export interface ModelVersion {
   readonly name: string;
   readonly version: string;
   readonly sha256: string | undefined;
-  readonly target: SessionSettings['target'];
+  /** Where it runs now (a remote version may run on the CPU while its accelerator is down). */
+  readonly target: TargetName;
   /** The ONNX model's inputs and outputs; empty for an entry script that loads no model of its own. */
   readonly signature: ModelSignature;
   readonly settings: ModelSettings;
@@ -41,19 +42,28 @@ export interface ModelVersion {
   release(): Promise<void>;
 }
 
+/** What a version is made of on disk (a model package, read by models/). */
+export interface VersionFiles {
+  dir: string;
+  modelFile?: string;
+  scriptFile?: string;
+  settings: ModelSettings;
+}
+
 export interface LoadOptions {
   name: string;
   version: string;
   sha256?: string;
-  pkg: ModelPackage;
-  session: SessionSettings;
+  pkg: VersionFiles;
+  /** Where the engine placed the version (Engine.place). */
+  target: Target;
   log: Logger;
 }
 
 export async function loadModelVersion(options: LoadOptions): Promise<ModelVersion> {
-  const { name, pkg, session } = options;
+  const { name, pkg, target } = options;
   const settings = pkg.settings;
-  const model = pkg.modelFile ? await loadOnnxModel(pkg.modelFile, session) : undefined;
+  const model = pkg.modelFile ? await target.load(pkg.modelFile) : undefined;
   try {
     const signature: ModelSignature = model?.signature ?? { inputs: [], outputs: [] };
     // An image plan is worked out once; when the model cannot take images, image requests get the reason.
@@ -75,6 +85,8 @@ export async function loadModelVersion(options: LoadOptions): Promise<ModelVersi
       try {
         return await model.run(feeds, outputNames);
       } catch (error) {
+        // The accelerator's own codes say more than a generic failure.
+        if (isEdgeInferError(error)) throw error;
         throw new EdgeInferError('EI_INFERENCE_FAILED', [name, messageOf(error)], error);
       }
     };
@@ -104,7 +116,7 @@ export async function loadModelVersion(options: LoadOptions): Promise<ModelVersi
         settings,
         log: options.log.child({ model: name, version: options.version, script: true }),
         model,
-        createSession: (file: string) => loadOnnxModel(file, session),
+        createSession: (file: string) => target.createSession(file),
         imageToTensor: async (image: Buffer) => (await imageFeeds(image)).feeds,
         postprocess: postprocessor && ((outputs: Outputs) => postprocess(postprocessor, name, outputs, identityGeometry(0, 0))),
       };
@@ -119,7 +131,9 @@ export async function loadModelVersion(options: LoadOptions): Promise<ModelVersi
       name,
       version: options.version,
       sha256: options.sha256,
-      target: session.target,
+      get target() {
+        return target.running.target;
+      },
       signature,
       settings,
       imagePlan: script ? undefined : imagePlan,

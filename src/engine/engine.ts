@@ -1,0 +1,50 @@
+/**
+ * Where models run: probes each target (at start, and again whenever a slot asks for it) and places a slot on
+ * the target it asks for, or on the CPU with the reason when that target is missing and the slot allows it.
+ * What it finds goes to `runtime.targets` through `onProbe`; nobody else keeps a copy.
+ */
+import { EdgeInferError } from '../errors.js';
+import { cpuTarget, gpuTarget, probeCpu, probeGpu } from './local-targets.js';
+import { remoteTarget } from './remote-target.js';
+import type { Placement, Running, Target, TargetName, TargetProbe } from './target.js';
+
+export interface EngineOptions {
+  onProbe: (target: TargetName, probe: TargetProbe) => void;
+}
+
+export class Engine {
+  readonly #onProbe: EngineOptions['onProbe'];
+
+  constructor(options: EngineOptions) {
+    this.#onProbe = options.onProbe;
+  }
+
+  /** The start-up probes: the CPU and the GPU for real; an accelerator only once a slot names one. */
+  async probe(): Promise<void> {
+    this.#onProbe('cpu', await probeCpu());
+    this.#onProbe('gpu', (await probeGpu()).probe);
+    this.#onProbe('fpga', { status: 'not configured' });
+  }
+
+  /**
+   * The target a slot's version loads on. Throws EI_TARGET_UNAVAILABLE when the target is missing and the
+   * fallback is `none`.
+   * @param onRunning told when a loaded model moves between targets by itself (a remote target's breaker).
+   */
+  async place(slot: string, placement: Placement, onRunning: (running: Running) => void): Promise<Target> {
+    const requested = placement.target ?? 'cpu';
+    const fallBack = (reason: string): Target => {
+      if ((placement.fallback ?? 'cpu') === 'none') throw new EdgeInferError('EI_TARGET_UNAVAILABLE', [requested, slot, reason]);
+      return cpuTarget(placement.threads, reason);
+    };
+    if (requested === 'cpu') return cpuTarget(placement.threads);
+    if (requested === 'gpu') {
+      const { probe, providers } = await probeGpu(placement.gpu);
+      this.#onProbe('gpu', probe);
+      return probe.status === 'available' ? gpuTarget(providers, placement.threads) : fallBack(probe.status === 'unavailable' ? probe.reason : 'not configured');
+    }
+    const { accelerator } = placement;
+    if (!accelerator) return fallBack('the slot names no accelerator: set its "accelerator": {"url": ...}');
+    return remoteTarget({ slot, placement: { ...placement, accelerator }, onRunning, onProbe: (probe) => this.#onProbe('fpga', probe) });
+  }
+}
