@@ -10,7 +10,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Transform, type Readable } from 'node:stream';
+import { Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar';
 import yauzl from 'yauzl';
@@ -60,12 +60,17 @@ function refuse(archive: string, why: string): never {
 async function unpackTar(archive: string, folder: string, maxBytes: number): Promise<void> {
   let declared = 0;
   let problem: EdgeInferError | undefined;
+  const tooLarge = () => new EdgeInferError('EI_UNPACK_TOO_LARGE', [path.basename(archive), maxBytes]);
   const source = createReadStream(archive);
+  const gunzip = (await isGzip(archive)) ? createGunzip() : undefined;
+  const counted = countBytes({ bytes: 0 }, maxBytes, tooLarge);
+  // .pipe() forwards neither errors nor destruction: each stage ends the one read from.
+  for (const stage of [source, gunzip]) stage?.on('error', (error: Error) => counted.destroy(error));
+  (gunzip ? source.pipe(gunzip) : source).pipe(counted);
   const stop = (error: EdgeInferError) => {
     problem ??= error;
-    source.destroy();
+    counted.destroy(error);
   };
-  const tooLarge = () => new EdgeInferError('EI_UNPACK_TOO_LARGE', [path.basename(archive), maxBytes]);
   const unpack = new tar.Unpack({
     cwd: folder,
     strict: true,
@@ -88,11 +93,8 @@ async function unpackTar(archive: string, folder: string, maxBytes: number): Pro
     unpack.on('error', reject);
   });
   finished.catch(() => undefined);
-  const counted = countBytes({ bytes: 0 }, maxBytes, tooLarge);
-  const stages: Readable = (await isGzip(archive)) ? source.pipe(createGunzip()).pipe(counted) : source.pipe(counted);
-  source.on('error', (error) => counted.destroy(error));
   try {
-    for await (const chunk of stages) {
+    for await (const chunk of counted) {
       if (problem) break;
       if (!unpack.write(chunk as Buffer)) await Promise.race([once(unpack, 'drain'), finished]);
     }
@@ -103,9 +105,9 @@ async function unpackTar(archive: string, folder: string, maxBytes: number): Pro
     throw problem ?? error;
   } finally {
     source.destroy();
+    gunzip?.destroy();
     counted.destroy();
   }
-  if (problem) throw problem;
 }
 
 async function isGzip(file: string): Promise<boolean> {
