@@ -6,7 +6,7 @@
 import { EdgeInferError } from '../errors.js';
 import { cpuTarget, gpuTarget, probeCpu, probeGpu } from './local-targets.js';
 import { remoteTarget } from './remote-target.js';
-import type { Placement, Running, Target, TargetName, TargetProbe } from './target.js';
+import { NOT_CONFIGURED, type Placement, type Running, type Target, type TargetName, type TargetProbe } from './target.js';
 
 export interface EngineOptions {
   onProbe: (target: TargetName, probe: TargetProbe) => void;
@@ -23,7 +23,7 @@ export class Engine {
   async probe(): Promise<void> {
     this.#onProbe('cpu', await probeCpu());
     this.#onProbe('gpu', (await probeGpu()).probe);
-    this.#onProbe('fpga', { status: 'not configured' });
+    this.#onProbe('fpga', NOT_CONFIGURED);
   }
 
   /**
@@ -41,7 +41,7 @@ export class Engine {
     if (requested === 'gpu') {
       const { probe, providers } = await probeGpu(placement.gpu);
       this.#onProbe('gpu', probe);
-      return probe.status === 'available' ? gpuTarget(providers, placement.threads) : fallBack(probe.status === 'unavailable' ? probe.reason : 'not configured');
+      return probe.status === 'available' ? gpuTarget(providers, placement.threads) : fallBack(probe.reason ?? 'not configured');
     }
     const { accelerator } = placement;
     if (!accelerator) return fallBack('the slot names no accelerator: set its "accelerator": {"url": ...}');

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { messageOf } from '../errors.js';
 import { loadOnnxModel, type ExecutionProvider } from './onnx-session.js';
 import { PROBE_FEEDS, PROBE_MODEL } from './probe-model.js';
-import type { GpuOptions, Target, TargetName, TargetProbe } from './target.js';
+import { available, unavailable, type GpuOptions, type Target, type TargetName, type TargetProbe } from './target.js';
 
 /** A target whose every session runs with the same providers. */
 function sessionTarget(target: TargetName, reason: string | null, providers: ExecutionProvider[], threads: number | undefined): Target {
@@ -38,9 +38,9 @@ async function tryProviders(providers: ExecutionProvider[]): Promise<void> {
 export async function probeCpu(): Promise<TargetProbe> {
   try {
     await tryProviders(['cpu']);
-    return { status: 'available', details: { cores: cpus().length, model: cpus()[0]?.model.trim() ?? 'unknown' } };
+    return available({ cores: cpus().length, model: cpus()[0]?.model.trim() ?? 'unknown' });
   } catch (error) {
-    return { status: 'unavailable', reason: messageOf(error) };
+    return unavailable(messageOf(error));
   }
 }
 
@@ -63,7 +63,7 @@ export async function probeGpu(options: GpuOptions = {}): Promise<GpuProbe> {
   try {
     await tryProviders([cuda]);
   } catch (error) {
-    return { probe: { status: 'unavailable', reason: `the CUDA provider did not start (${providerError(error)}); ${GPU_HOW_TO}` }, providers: [] };
+    return { probe: unavailable(`the CUDA provider did not start (${providerError(error)}); ${GPU_HOW_TO}`), providers: [] };
   }
   const providers: ExecutionProvider[] = [cuda];
   let tensorrt: boolean | string = false;
@@ -73,7 +73,8 @@ export async function probeGpu(options: GpuOptions = {}): Promise<GpuProbe> {
     if (tensorrt === true) providers.unshift(trt);
   }
   const device = await nvidiaSmi(deviceId);
-  return { probe: { status: 'available', details: { deviceId, providers: providers.map((p) => (typeof p === 'string' ? p : p.name)), tensorrt, ...device } }, providers };
+  const names = providers.map((p) => (typeof p === 'string' ? p : p.name)).join(', ');
+  return { probe: available({ deviceId, providers: names, tensorrt, ...device }), providers };
 }
 
 const run = promisify(execFile);

@@ -10,7 +10,7 @@ import { jsonOf, OipClient } from './oip-client.js';
 import { decodeRemoteResponse, encodeRemoteRequest, HEADER_LENGTH } from './oip-wire.js';
 import { loadOnnxModel } from './onnx-session.js';
 import { describeSignature, signatureMismatch, type RemoteMetadata } from './remote-signature.js';
-import type { AcceleratorSettings, EngineModel, Placement, Running, Target, TargetProbe } from './target.js';
+import { available, unavailable, type AcceleratorSettings, type EngineModel, type Placement, type Running, type Target, type TargetProbe } from './target.js';
 import type { ModelSignature } from './tensor.js';
 
 export interface RemoteTargetOptions {
@@ -136,12 +136,12 @@ class RemoteServer {
     try {
       info = jsonOf<ServerInfo>(await this.#client.get('v2'), this.where, 'GET /v2');
     } catch (error) {
-      this.#options.onProbe({ status: 'unavailable', reason: `${this.where}: ${messageOf(error)}` });
+      this.#options.onProbe(unavailable(`${this.where}: ${messageOf(error)}`));
       throw error;
     }
     const extensions = info.extensions ?? [];
     this.#binary = extensions.includes('binary_tensor_data');
-    this.#options.onProbe({ status: 'available', details: { url: this.where, server: info.name ?? 'unknown', version: info.version ?? 'unknown', extensions } });
+    this.#options.onProbe(available({ url: this.where, server: info.name ?? 'unknown', version: info.version ?? 'unknown', extensions: extensions.join(', ') }));
     const repository = extensions.some((e) => e.startsWith('model_repository'));
     if (repository && (deploying || !(await this.#ready()))) await this.#load();
     if (!(await this.#ready())) throw new EdgeInferError('EI_ACCELERATOR_UNAVAILABLE', [this.where, `model "${this.#model}" is not ready there`]);

@@ -92,8 +92,17 @@ export interface Target {
   createSession(file: string): Promise<EngineModel>;
 }
 
-/** A target's probe as `runtime.targets` reports it. */
-export type TargetProbe =
-  | { status: 'available'; details: Record<string, unknown> }
-  | { status: 'unavailable'; reason: string }
-  | { status: 'not configured' };
+/**
+ * A target's probe as `runtime.targets` reports it. Every field is always present (null when it does not
+ * apply), since reported properties merge: a missing key would leave the previous probe's value in the twin.
+ * Details hold no arrays: IoT Hub twins refuse them.
+ */
+export interface TargetProbe {
+  status: 'available' | 'unavailable' | 'not configured';
+  details: Record<string, unknown> | null;
+  reason: string | null;
+}
+
+export const available = (details: Record<string, unknown>): TargetProbe => ({ status: 'available', details, reason: null });
+export const unavailable = (reason: string): TargetProbe => ({ status: 'unavailable', details: null, reason });
+export const NOT_CONFIGURED: TargetProbe = { status: 'not configured', details: null, reason: null };
