@@ -168,9 +168,13 @@ async function main(): Promise<void> {
         else applyDesired(state);
       },
       reported: new ReportedProperties(status, log),
+      status,
+      keepAliveSeconds: settings.hub.keepAliveSeconds,
+      twinResyncMs: settings.hub.twinResyncSeconds * 1000,
       methods: { registry, status, defaultModel: () => reconciler.defaultModel(), activate: (name, version) => reconciler.activate(name, version) },
       log,
       onAnswered: (output, code) => metrics.messages.inc({ output, code: code ?? '' }),
+      onReconnect: (cause) => metrics.hubReconnects.inc({ cause }),
     });
     status.setDesired('twin', null);
     hub.start();

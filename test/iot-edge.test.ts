@@ -132,19 +132,6 @@ test.serial('direct methods: getStatus, score, activate', async (t) => {
   t.is(missing.status, 404);
 });
 
-for (const abrupt of [false, true]) {
-  test.serial(`after the hub restarts ${abrupt ? 'abruptly' : 'gracefully'}, a desired patch still takes effect`, async (t) => {
-    const connections = hub.connections;
-    await hub.stop(abrupt);
-    await hub.start(hub.port);
-    await until(() => hub.connections > connections, 'the module to reconnect', 60_000);
-    const version = abrupt ? '4' : '3';
-    await hub.patchDesired({ models: { face: face(version) } });
-    await until(() => (hub.reported as Reported).models?.face?.version === version, `version ${version} reported`);
-    t.pass();
-  });
-}
-
 test.serial('SIGTERM while accepted messages wait or are being scored: every one is answered before the exit', async (t) => {
   const image = await photo(2);
   const before = hub.outputs.length;

@@ -37,6 +37,8 @@ export interface Settings {
   threads?: number;
   /** The ffmpeg that reads cameras: a path, or a name looked up on PATH. */
   ffmpeg: string;
+  /** The link to edgeHub: MQTT keep-alive (a silent connection is given up after twice this), and the full twin read that catches missed patches. */
+  hub: { keepAliveSeconds: number; twinResyncSeconds: number };
 }
 
 export const USAGE = `Usage: edge-infer [options]
@@ -62,6 +64,8 @@ export const USAGE = `Usage: edge-infer [options]
   --target cpu|gpu       EDGE_INFER_TARGET     (default cpu)
   --threads N            EDGE_INFER_THREADS    ONNX Runtime intra-op threads (default: one per core)
   --ffmpeg PATH          EDGE_INFER_FFMPEG     the ffmpeg that reads cameras (default: ffmpeg on PATH)
+  --hub-keepalive S      EDGE_INFER_HUB_KEEPALIVE  MQTT keep-alive to edgeHub in seconds (default 30)
+  --twin-resync S        EDGE_INFER_TWIN_RESYNC    full twin read every S seconds (default 300)
   --help`;
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1024 ** 2, g: 1e9, gb: 1e9, gib: 1024 ** 3 };
@@ -125,6 +129,8 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
         target: { type: 'string' },
         threads: { type: 'string' },
         ffmpeg: { type: 'string' },
+        'hub-keepalive': { type: 'string' },
+        'twin-resync': { type: 'string' },
         help: { type: 'boolean' },
       },
     }));
@@ -179,6 +185,11 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
     keepVersions: parseInteger('--keep-versions', values['keep-versions'] ?? env.EDGE_INFER_KEEP_VERSIONS ?? '2', 0, 100),
     ...(threads !== undefined ? { threads: parseInteger('--threads', threads, 1, 256) } : {}),
     ffmpeg: values.ffmpeg ?? env.EDGE_INFER_FFMPEG ?? 'ffmpeg',
+    hub: {
+      // IoT Hub refuses keep-alives over 1177 s.
+      keepAliveSeconds: parseInteger('--hub-keepalive', values['hub-keepalive'] ?? env.EDGE_INFER_HUB_KEEPALIVE ?? '30', 1, 1177),
+      twinResyncSeconds: parseInteger('--twin-resync', values['twin-resync'] ?? env.EDGE_INFER_TWIN_RESYNC ?? '300', 1, 86_400),
+    },
   };
 }
 

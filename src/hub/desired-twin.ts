@@ -24,6 +24,11 @@ export class DesiredTwin {
     return readDesiredState(this.#document);
   }
 
+  /** The `$version` of the desired properties applied last; -1 before the first read. */
+  get version(): number {
+    return this.#version;
+  }
+
   /** The output that results go to (contract section 6). */
   outputName(): string {
     const output = this.#document.output as { name?: unknown } | undefined;

@@ -1,24 +1,27 @@
 /**
- * The module's link to IoT Hub through edgeHub (azure-iot-device over MQTT): connect, read the whole twin,
- * follow desired patches, report, take input messages, answer direct methods; and after anything that may have
- * lost the session (an error, a disconnect, a reconnect the SDK made by itself), start over with a fresh client
- * and a full twin read. SDK 1.18 does not re-subscribe the twin topics after such a reconnect and can wait on a
- * twin GET forever, so every call to it has a time limit (contract section 2; issue notes in README).
+ * The module's link to IoT Hub through edgeHub (azure-iot-device over MQTT). One rule, held by construction:
+ * one session at a time, and a session that shows any sign of loss is closed and replaced by a new one, which
+ * subscribes afresh and reads the whole twin (see hub-session.ts for the signs). The old client is closed
+ * (bounded wait) before the new one opens, so two clients of the module never hold the same client id.
+ * Between failed attempts the link backs off (1 s doubling to 10 s: edgeHub is on the same device).
+ *
+ * The link's state is in the status store (`runtime.hub`), and so in `GET /status` and the reported properties.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import deviceSdk from 'azure-iot-device';
+import { backoffDelay, type Backoff } from '../backoff.js';
 import type { DesiredState } from '../config/desired-state.js';
 import { messageOf } from '../errors.js';
-import { DesiredTwin } from './desired-twin.js';
 import type { OutputMessage } from '../sources/result-message.js';
-import type { InputMessage } from './messages.js';
+import type { StatusStore } from '../status/store.js';
+import { DesiredTwin } from './desired-twin.js';
+import { HubSession, type LossCause } from './hub-session.js';
 import { InputScorer } from './messages.js';
-import { callMethod, METHOD_NAMES, type MethodContext } from './methods.js';
+import type { MethodContext } from './methods.js';
 import type { ReportedProperties } from './reported.js';
-import { withTimeout } from './timeout.js';
 
 type ModuleClient = deviceSdk.ModuleClient;
-type Twin = deviceSdk.Twin;
 
 export interface HubLinkOptions {
   /** Makes a new, unopened client (fromEnvironment or fromConnectionString). */
@@ -26,26 +29,28 @@ export interface HubLinkOptions {
   /** Takes each desired state (after a connect, and after each patch), or the problem with it. */
   onDesired: (state: DesiredState | string) => void;
   reported: ReportedProperties;
+  status: StatusStore;
   methods: MethodContext;
   log: Logger;
   /** Counts answered input messages (metrics). */
   onAnswered?: (output: 'results' | 'errors', code?: string) => void;
+  /** Counts sessions replaced, by why the old one ended (metrics). */
+  onReconnect?: (cause: LossCause) => void;
   /** The limit on every SDK call. */
   operationMs?: number;
-  /** Backoff between connection attempts: doubles from the first, up to the most. */
-  retryMs?: { first: number; most: number };
-  /** `connect` events within this long after open() are the SDK's own start-up noise. */
-  connectGraceMs?: number;
+  keepAliveSeconds?: number;
+  twinResyncMs?: number;
+  retry?: Backoff;
 }
 
 export class HubLink {
   readonly #options: HubLinkOptions;
   readonly #desired = new DesiredTwin();
   readonly #scorer: InputScorer;
-  /** The client in use; events from any other (an older one, or one still opening) are ignored. */
-  #client: ModuleClient | undefined;
-  #stopping = false;
-  #connecting: Promise<void> | undefined;
+  readonly #stopping = new AbortController();
+  #session: HubSession | undefined;
+  #reconnects = 0;
+  #running: Promise<void> | undefined;
 
   constructor(options: HubLinkOptions) {
     this.#options = options;
@@ -54,101 +59,25 @@ export class HubLink {
       defaultModel: options.methods.defaultModel,
       outputName: () => this.#desired.outputName(),
       send: (message) => this.send(message),
-      complete: async (message) => {
-        await this.#call('completing a message', (client) => client.complete(message as deviceSdk.Message));
-      },
+      complete: (message) => this.#call('completing a message', (client) => client.complete(message as deviceSdk.Message)).then(() => undefined),
       log: options.log,
       ...(options.onAnswered ? { onAnswered: options.onAnswered } : {}),
     });
   }
 
-  /** Starts connecting; resolves once the first attempt has begun (the service does not wait for the hub). */
+  /** Starts the link in the background (the service does not wait for the hub). */
   start(): void {
-    this.#connecting ??= this.#connectLoop().finally(() => (this.#connecting = undefined));
+    this.#running ??= this.#supervise();
   }
 
   /** Stops taking messages, answers those accepted, sends the last reported properties, closes the client. */
   async stop(): Promise<void> {
-    this.#stopping = true;
+    this.#stopping.abort();
     await this.#scorer.drain();
     await this.#options.reported.flush();
     this.#options.reported.detach();
-    await this.#close(this.#client);
-  }
-
-  async #connectLoop(): Promise<void> {
-    const { first, most } = this.#options.retryMs ?? { first: 1000, most: 30_000 };
-    for (let attempt = 0; !this.#stopping; attempt++) {
-      try {
-        await this.#connect();
-        return;
-      } catch (error) {
-        const wait = Math.min(most, first * 2 ** attempt) * (0.5 + Math.random() / 2);
-        this.#options.log.warn({ err: messageOf(error), retryInMs: Math.round(wait) }, 'IoT Hub connection failed');
-        await new Promise((resolve) => setTimeout(resolve, wait));
-      }
-    }
-  }
-
-  async #connect(): Promise<void> {
-    const limit = this.#options.operationMs ?? 15_000;
-    const client = await withTimeout('creating the IoT Hub client', limit, this.#options.createClient());
-    // Until it is the client in use, a failure of this one is the connect loop's to handle.
-    const lost = (why: string) => this.#lost(client, why);
-    let openedAt = Number.POSITIVE_INFINITY;
-    client.on('error', (error: Error) => lost(`error: ${error.message}`));
-    client.on('disconnect', () => lost('disconnected'));
-    client.on('connect', () => {
-      // After a reconnect of its own the SDK has lost the twin subscriptions: start over.
-      if (Date.now() - openedAt > (this.#options.connectGraceMs ?? 5000)) lost('the SDK reconnected by itself');
-    });
-    client.on('inputMessage', (input: string, message: InputMessage) => this.#scorer.take(input, message));
-    for (const name of METHOD_NAMES) {
-      client.onMethod(name, (request, response) => {
-        void callMethod(name, request!.payload, this.#options.methods)
-          .then((answer) => withTimeout(`answering ${name}`, limit, response!.send(answer.status, answer.payload)))
-          .catch((error: unknown) => this.#options.log.warn({ err: messageOf(error), method: name }, 'a direct method answer was not sent'));
-      });
-    }
-    try {
-      await withTimeout('opening the IoT Hub connection', limit, client.open());
-      openedAt = Date.now();
-      const twin = await withTimeout('reading the module twin', limit, client.getTwin());
-      this.#client = client;
-      this.#followTwin(twin, limit);
-      this.#options.log.info('connected to IoT Hub; module twin read');
-    } catch (error) {
-      await this.#close(client);
-      throw error;
-    }
-  }
-
-  #followTwin(twin: Twin, limit: number): void {
-    const { desired, reported } = twin.properties as unknown as { desired: Record<string, unknown>; reported: Record<string, unknown> & { update: Twin['properties']['reported']['update'] } };
-    this.#options.onDesired(this.#desired.replace(plain(desired)));
-    twin.on('properties.desired', (patch: Record<string, unknown>) => {
-      const state = this.#desired.patch(plain(patch));
-      if (state !== undefined) this.#options.onDesired(state);
-    });
-    this.#options.reported.attach(
-      (patch) => withTimeout('reporting properties', limit, new Promise<void>((resolve, reject) => reported.update(patch, (error?: Error) => (error ? reject(error) : resolve())))),
-      plain(reported),
-    );
-  }
-
-  #lost(client: ModuleClient, why: string): void {
-    if (client !== this.#client || this.#stopping) return;
-    this.#options.log.warn({ why }, 'IoT Hub connection lost; reconnecting with a new client');
-    this.#options.reported.detach();
-    this.#client = undefined;
-    void this.#close(client);
-    this.start();
-  }
-
-  async #close(client: ModuleClient | undefined): Promise<void> {
-    if (!client) return;
-    client.removeAllListeners();
-    await withTimeout('closing the IoT Hub client', 5000, client.close()).catch(() => undefined);
+    this.#session?.end({ cause: 'stopped', detail: 'the module is stopping' });
+    await this.#running;
   }
 
   /** Sends one message to an output; rejects when not connected or not acknowledged in time. */
@@ -161,14 +90,67 @@ export class HubLink {
     await this.#call(`sending to ${message.output}`, (client) => client.sendOutputEvent(message.output, out));
   }
 
-  async #call<T>(what: string, work: (client: ModuleClient) => Promise<T>): Promise<T> {
-    const client = this.#client;
-    if (!client) throw new Error(`${what}: not connected to IoT Hub`);
-    return withTimeout(what, this.#options.operationMs ?? 15_000, work(client));
+  /** Sessions, one after the other, until the module stops. */
+  async #supervise(): Promise<void> {
+    const { status, log } = this.#options;
+    const retry = this.#options.retry ?? { firstMs: 1000, mostMs: 10_000 };
+    let failures = 0;
+    while (!this.#stopping.signal.aborted) {
+      status.updateHub({ state: 'connecting' });
+      const session = await this.#open().catch((error: unknown) => {
+        const waitMs = backoffDelay(failures++, retry);
+        log.warn({ err: messageOf(error), retryInMs: waitMs }, 'IoT Hub connection failed');
+        status.updateHub({ state: 'backoff' });
+        return sleep(waitMs, undefined, { signal: this.#stopping.signal }).catch(() => undefined);
+      });
+      if (!session) continue;
+      failures = 0;
+      this.#session = session;
+      status.updateHub({ state: 'connected' });
+      log.info({ desiredVersion: this.#desired.version }, 'connected to IoT Hub; module twin read');
+      this.#options.reported.attach(session.sendReported, session.reportedOnOpen());
+      const loss = await session.ended;
+      this.#session = undefined;
+      this.#options.reported.detach();
+      if (loss.cause !== 'stopped') {
+        log.warn(loss, 'IoT Hub session lost; closing it and starting a new one');
+        status.updateHub({ state: 'connecting', reconnects: ++this.#reconnects, lastLoss: { cause: loss.cause, at: new Date().toISOString() } });
+        this.#options.onReconnect?.(loss.cause);
+      }
+      await session.close();
+    }
   }
-}
 
-/** The twin's property objects carry SDK methods and metadata; keep the data. */
-function plain(value: Record<string, unknown>): Record<string, unknown> {
-  return JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
+  /** A new client, opened, with the whole twin read and applied; on failure the client is closed. */
+  async #open(): Promise<HubSession> {
+    const { log, status } = this.#options;
+    const operationMs = this.#options.operationMs ?? 15_000;
+    const session = new HubSession(await this.#options.createClient(), {
+      desired: this.#desired,
+      onDesired: (state) => {
+        status.updateHub({ desiredVersion: this.#desired.version });
+        this.#options.onDesired(state);
+      },
+      onTwinRead: () => status.updateHub({ lastTwinSync: new Date().toISOString() }),
+      onInput: (input, message) => this.#scorer.take(input, message),
+      methods: this.#options.methods,
+      log,
+      operationMs,
+      keepAliveSeconds: this.#options.keepAliveSeconds ?? 30,
+      twinResyncMs: this.#options.twinResyncMs ?? 300_000,
+    });
+    try {
+      await session.open();
+      return session;
+    } catch (error) {
+      await session.close();
+      throw error;
+    }
+  }
+
+  #call<T>(what: string, work: (client: ModuleClient) => Promise<T>): Promise<T> {
+    const session = this.#session;
+    if (!session) return Promise.reject(new Error(`${what}: not connected to IoT Hub`));
+    return session.call(what, work);
+  }
 }

@@ -11,6 +11,8 @@
  * or the model was not loaded when the camera connected), the camera reconnects asking for frames that do.
  */
 import type { Logger } from 'pino';
+import type { Backoff } from '../backoff.js';
+import { backoffDelay } from '../backoff.js';
 import type { CameraSpec, OutputSettings } from '../config/desired-state.js';
 import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
 import type { NetworkSettings } from '../models/http-agent.js';
@@ -39,7 +41,7 @@ export interface CameraContext {
   /** Counts frames by what became of them (metrics). */
   onFrame?: (camera: string, outcome: FrameOutcome) => void;
   /** The wait after a fault: doubles from `firstMs` up to `mostMs`. */
-  backoff: { firstMs: number; mostMs: number };
+  backoff: Backoff;
   /** How often `fps`, `lastFrameAt` and `dropped` are written to the status store while streaming. */
   statsIntervalMs: number;
 }
@@ -256,8 +258,7 @@ export class Camera {
       this.#context.log.error({ camera: this.id, code: error.code }, error.message);
       return this.#report('failed');
     }
-    const { firstMs, mostMs } = this.#context.backoff;
-    const wait = Math.min(mostMs, firstMs * 2 ** this.#attempt++);
+    const wait = backoffDelay(this.#attempt++, this.#context.backoff);
     this.#context.log.warn({ camera: this.id, code: error.code, err: error.message, retryInMs: wait }, 'camera fault');
     this.#report('backoff');
     this.#retryTimer = setTimeout(() => this.#open(), wait);

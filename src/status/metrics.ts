@@ -15,6 +15,7 @@ export interface Metrics {
   readonly downloads: client.Counter<'result'>;
   readonly messages: client.Counter<'output' | 'code'>;
   readonly cameraFrames: client.Counter<'camera' | 'outcome'>;
+  readonly hubReconnects: client.Counter<'cause'>;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -60,6 +61,12 @@ export function createMetrics(status: StatusStore): Metrics {
       name: 'edge_infer_camera_frames_total',
       help: 'Camera frames by outcome: scored, dropped (replaced by a newer frame before scoring), failed (not scored), unsent (scored, not delivered upstream)',
       labelNames: ['camera', 'outcome'],
+      registers: [registry],
+    }),
+    hubReconnects: new client.Counter({
+      name: 'edge_infer_hub_reconnects_total',
+      help: 'IoT Hub sessions replaced by a new one, by why the old one ended: disconnected, error, reconnected (by the SDK itself), timeout (an operation got no answer), missed-patch (the periodic twin read found a newer desired version)',
+      labelNames: ['cause'],
       registers: [registry],
     }),
     downloads: new client.Counter({

@@ -38,12 +38,31 @@ export interface CameraStatus {
   error: { code: string; message: string } | null;
 }
 
+/** The link to IoT Hub through edgeHub: connecting (a session opening), connected, or backoff (waiting to try again). */
+export type HubState = 'connecting' | 'connected' | 'backoff';
+
+export interface HubStatus {
+  state: HubState;
+  /** When `state` last changed. */
+  since: string;
+  /** When the whole twin was last read (on connect, and by the periodic read). */
+  lastTwinSync: string | null;
+  /** The `$version` of the desired properties applied last. */
+  desiredVersion: number | null;
+  /** Sessions that ended and were replaced by a new one since the module started. */
+  reconnects: number;
+  /** Why the last session ended. */
+  lastLoss: { cause: string; at: string } | null;
+}
+
 export interface RuntimeStatus {
   version: string;
   onnxruntime: string;
   startedAt: string;
   /** Each target's last probe: `available` with details, `unavailable` with the reason, or `not configured`. */
   targets: Record<string, TargetProbe>;
+  /** Only when the module takes its desired state from the twin. */
+  hub?: HubStatus;
 }
 
 export interface RequestCounters {
@@ -101,6 +120,23 @@ export class StatusStore extends EventEmitter<{ change: [] }> {
 
   setDesired(source: string, error: string | null): void {
     this.#desired = { source, error };
+    this.emit('change');
+  }
+
+  /** Merges `patch` into the hub link's status; `since` moves only when `state` changes. */
+  updateHub(patch: Partial<Omit<HubStatus, 'since'>>): void {
+    const current = this.#runtime.hub;
+    const state = patch.state ?? current?.state ?? 'connecting';
+    this.#runtime.hub = {
+      lastTwinSync: null,
+      desiredVersion: null,
+      reconnects: 0,
+      lastLoss: null,
+      ...current,
+      ...patch,
+      state,
+      since: current && state === current.state ? current.since : new Date().toISOString(),
+    };
     this.emit('change');
   }
 
