@@ -15,6 +15,7 @@ import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import fetch, { type Response } from 'node-fetch';
+import { backoffDelay } from '../backoff.js';
 import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
 import { redactUri } from '../redact.js';
 import { diskError, writingTo } from './disk-errors.js';
@@ -23,7 +24,7 @@ import { agentFor, type NetworkSettings } from './http-agent.js';
 export interface DownloadOptions {
   /** Attempts after the first. */
   retries?: number;
-  /** The first backoff; each retry doubles it, up to `maxBackoffMs`, with full jitter. */
+  /** The first backoff; each retry doubles it, up to `maxBackoffMs` (the module's one schedule, src/backoff.ts). */
   backoffMs?: number;
   maxBackoffMs?: number;
   /** A transfer with no byte for this long counts as cut. */
@@ -89,7 +90,7 @@ async function downloadWithRetries(uri: string, sha256: string, targetFile: stri
   const progress = progressReporter(options.onProgress);
   let lastError = '';
   for (let attempt = 0; attempt <= options.retries; attempt++) {
-    if (attempt > 0) await sleep(Math.random() * Math.min(options.maxBackoffMs, options.backoffMs * 2 ** (attempt - 1)));
+    if (attempt > 0) await sleep(backoffDelay(attempt - 1, { firstMs: options.backoffMs, mostMs: options.maxBackoffMs }));
     try {
       const actual = await transfer(uri, partial, shown, options, progress);
       if (actual !== sha256) throw new EdgeInferError('EI_HASH_MISMATCH', [shown, actual, sha256]);
