@@ -9,6 +9,7 @@ import deviceSdk from 'azure-iot-device';
 import mqttTransport from 'azure-iot-device-mqtt';
 import { activateCommand } from './cli/activate.js';
 import { packCommand } from './cli/pack.js';
+import { profileCommand } from './cli/profile.js';
 import { publishCommand } from './cli/publish.js';
 import { watchDesiredFile } from './config/desired-file.js';
 import type { DesiredState } from './config/desired-state.js';
@@ -52,6 +53,7 @@ function desiredFromFlags(settings: Settings): DesiredState {
 const COMMANDS: Record<string, (argv: string[], env: NodeJS.ProcessEnv, out: (line: string) => void) => Promise<number>> = {
   activate: activateCommand,
   pack: packCommand,
+  profile: profileCommand,
   publish: publishCommand,
 };
 

@@ -182,7 +182,7 @@ async function warmUp(version: ModelVersion, log: Logger): Promise<void> {
 }
 
 /** Zeros of each input's shape; a free dimension becomes 1. */
-function zeroFeeds(signature: ModelSignature): Feeds {
+export function zeroFeeds(signature: ModelSignature): Feeds {
   const feeds: Feeds = {};
   for (const input of signature.inputs) {
     const dims = input.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1));
