@@ -2,41 +2,26 @@
  * Finding 1 of issue 12: a download must never take the process down or fill the disk. The store sits on a
  * small tmpfs that fills mid-download (the tests run as root and mount it); downloads are capped in size.
  */
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import test from 'ava';
 import { BUNDLED_MODEL } from '../src/models/bundled.js';
 import { photo, postImage } from './support/fixtures.js';
 import { startService, type TestService } from './support/service.js';
+import { mountTmpfs } from './support/tmpfs.js';
 
-const run = promisify(execFile);
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const MiB = 1024 * 1024;
 /** What the tmpfs holds: a bit more than state.json needs, far less than the download. */
 const TMPFS_SIZE = '1m';
 const content = randomBytes(16 * MiB);
 
-/** Mounts a small tmpfs for the store; undefined (with the reason printed) where mounting is refused. */
-async function mountSmallStore(): Promise<string | undefined> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'edge-infer-tmpfs-'));
-  try {
-    await run('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_SIZE}`, 'tmpfs', dir]);
-    return dir;
-  } catch (error) {
-    console.log(`SKIPPED the full-disk tests: mounting a tmpfs was refused (${(error as Error).message.trim()}); they need root`);
-    await rm(dir, { recursive: true, force: true });
-    return undefined;
-  }
-}
-
-const smallStore = await mountSmallStore();
-const onTmpfs = smallStore ? test.serial : test.serial.skip;
+const tmpfs = await mountTmpfs(TMPFS_SIZE);
+const smallStore = tmpfs?.dir;
+const onTmpfs = tmpfs ? test.serial : test.serial.skip;
 
 /** Serves `content` without a length (chunked), with its length, or bytes without end. */
 let server: Server;
@@ -74,10 +59,7 @@ test.before(async () => {
 test.after.always(async () => {
   server?.closeAllConnections();
   server?.close();
-  if (smallStore) {
-    await run('umount', [smallStore]).catch(() => undefined);
-    await rm(smallStore, { recursive: true, force: true });
-  }
+  await tmpfs?.unmount();
 });
 
 const face = (version: string) => ({ version, uri: BUNDLED_MODEL.uri, ...BUNDLED_MODEL.settings });

@@ -30,6 +30,8 @@ export async function readModelPackage(location: string, inline: ModelSettings =
   const info = await stat(location).catch((error: unknown) => {
     throw new EdgeInferError('EI_PACKAGE_INVALID', [location, messageOf(error)], error);
   });
+  // A device or a pipe (file:///dev/zero) would be read without end, or fail deep inside with no clear code.
+  if (!info.isFile() && !info.isDirectory()) throw new EdgeInferError('EI_PACKAGE_INVALID', [location, 'it is neither a file nor a folder']);
   if (info.isFile()) {
     if (!location.toLowerCase().endsWith('.onnx')) {
       throw new EdgeInferError('EI_PACKAGE_INVALID', [location, 'a model file must end in .onnx (or be a .tar.gz, .tgz or .zip package)']);

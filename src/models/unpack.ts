@@ -15,7 +15,7 @@ import { createGunzip } from 'node:zlib';
 import * as tar from 'tar';
 import yauzl from 'yauzl';
 import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
-import { diskError } from './disk-errors.js';
+import { diskError, writingTo } from './disk-errors.js';
 import { resolveInside } from './package-paths.js';
 
 export const DEFAULT_MAX_EXPANDED_BYTES = 4 * 1024 ** 3;
@@ -35,7 +35,7 @@ export async function unpackArchive(archive: string, destination: string, maxByt
   const temporary = `${destination}${PARTIAL_UNPACK_MARK}${process.pid}`;
   try {
     await rm(temporary, { recursive: true, force: true });
-    await mkdir(temporary, { recursive: true });
+    await writingTo(path.dirname(destination), path.basename(archive), () => mkdir(temporary, { recursive: true }));
     await (kind === 'tar' ? unpackTar : unpackZip)(archive, temporary, maxBytes);
     await rename(temporary, destination);
   } catch (error) {

@@ -9,7 +9,7 @@ import type { ModelRegistry } from '../models/registry.js';
 import type { Metrics } from '../status/metrics.js';
 import type { StatusStore } from '../status/store.js';
 import { installKeyAuth } from './auth.js';
-import { installErrorHandling } from './http-errors.js';
+import { errorHandlingOptions, installErrorHandling } from './http-errors.js';
 import { installRequestIdHeaders, requestIdOf } from './request-id.js';
 import { adminRoutes } from './routes/admin.js';
 import { azureMlRoutes } from './routes/azureml.js';
@@ -53,6 +53,7 @@ export async function buildApp(options: ServiceOptions): Promise<FastifyInstance
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.maxBody,
     genReqId: requestIdOf,
+    ...errorHandlingOptions(options.maxBody),
     ...(options.https ? { https: options.https } : {}),
   }) as unknown as FastifyInstance;
   app.decorateRequest('modelName', '');

@@ -1,9 +1,12 @@
 /**
  * The one place where errors become HTTP responses: our codes carry their status (errors.ts), fastify's own
- * errors (body limit, content type, JSON syntax, schema validation) map to our codes first.
+ * errors (body limit, content type, JSON syntax, schema validation, a malformed URL, an over-long path
+ * parameter, a request that is not HTTP at all) map to our codes first, so every answer has our body.
  * Never a stack trace in a response; 5xx are logged with their cause.
  */
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import { EdgeInferError, isEdgeInferError, statusCodeOf } from '../errors.js';
 import { IMAGE_CONTENT_TYPES } from '../pipeline/image.js';
 
@@ -21,6 +24,10 @@ export function fromFastifyError(error: FastifyError, request: FastifyRequest, m
       return new EdgeInferError('EI_BAD_JSON', ['the body is empty']);
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new EdgeInferError('EI_BAD_REQUEST', ['Content-Length does not match the body']);
+    case 'FST_ERR_BAD_URL':
+      return new EdgeInferError('EI_BAD_REQUEST', ['The URL is not valid (a broken %-escape?)']);
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new EdgeInferError('EI_BAD_REQUEST', [`A name in the path is longer than ${MAX_PARAM_LENGTH} characters`]);
   }
   if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return new EdgeInferError('EI_BAD_JSON', [error.message]);
   return error;
@@ -31,16 +38,44 @@ function errorBody(request: FastifyRequest, code: string, message: string): unkn
   return request.url.startsWith('/v2') ? { error: message } : { error: { code, message } };
 }
 
+/** Path parameters (slot names, versions, camera ids) longer than this answer 400 before any route runs. */
+export const MAX_PARAM_LENGTH = 100;
+
+/** Any error as our answer: mapped to our code, logged (5xx with the cause), sent with our body. */
+function sendError(raw: FastifyError, request: FastifyRequest, reply: FastifyReply, maxBody: number): FastifyReply {
+  const mapped = fromFastifyError(raw, request, maxBody);
+  const error = isEdgeInferError(mapped) ? mapped : new EdgeInferError('EI_INTERNAL', [request.id], raw);
+  const status = statusCodeOf(error);
+  if (status >= 500) request.log.error({ err: error.cause ?? error, code: error.code }, error.message);
+  else request.log.debug({ code: error.code }, error.message);
+  if (status === 401) reply.header('www-authenticate', 'Bearer');
+  return reply.code(status).send(errorBody(request, error.code, error.message));
+}
+
+/**
+ * Fastify's options for the errors it answers before a route or hook runs: a malformed URL or an over-long
+ * parameter (`frameworkErrors`), and a connection that does not speak HTTP (`clientErrorHandler`, which has no
+ * request to reply on, only the socket).
+ */
+export function errorHandlingOptions(maxBody: number): Pick<FastifyServerOptions, 'frameworkErrors' | 'clientErrorHandler' | 'routerOptions'> {
+  return {
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: (error, request, reply) => void sendError(error, request, reply, maxBody),
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket: Socket) => {
+      if (error.code === 'ECONNRESET' || socket.destroyed) return;
+      // Node's own choices of status: 408 for a request that took too long, 431 for oversized headers.
+      const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const body = JSON.stringify({ error: { code: 'EI_BAD_REQUEST', message: `The request is not valid HTTP (${STATUS_CODES[status]})` } });
+      if (socket.writable) {
+        socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      }
+      socket.destroy();
+    },
+  };
+}
+
 export function installErrorHandling(app: FastifyInstance, maxBody: number): void {
-  app.setErrorHandler((raw: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const mapped = fromFastifyError(raw, request, maxBody);
-    const error = isEdgeInferError(mapped) ? mapped : new EdgeInferError('EI_INTERNAL', [request.id], raw);
-    const status = statusCodeOf(error);
-    if (status >= 500) request.log.error({ err: error.cause ?? error, code: error.code }, error.message);
-    else request.log.debug({ code: error.code }, error.message);
-    if (status === 401) reply.header('www-authenticate', 'Bearer');
-    return reply.code(status).send(errorBody(request, error.code, error.message));
-  });
+  app.setErrorHandler((raw: FastifyError, request: FastifyRequest, reply: FastifyReply) => sendError(raw, request, reply, maxBody));
   app.setNotFoundHandler((request, reply) => {
     const error = new EdgeInferError('EI_ROUTE_NOT_FOUND', [request.method, request.url.split('?')[0]]);
     return reply.code(404).send(errorBody(request, error.code, error.message));

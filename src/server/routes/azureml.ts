@@ -8,6 +8,7 @@ import type { ScoreRequest } from '../../engine/loaded-version.js';
 import { scoreOn } from '../../models/score.js';
 import { IMAGE_CONTENT_TYPES, imageContentType } from '../../pipeline/image.js';
 import type { ServiceOptions } from '../app.js';
+import { checkJsonDepth } from '../json-depth.js';
 import { buildSwagger } from '../swagger.js';
 
 export async function azureMlRoutes(app: FastifyInstance, options: ServiceOptions): Promise<void> {
@@ -15,6 +16,18 @@ export async function azureMlRoutes(app: FastifyInstance, options: ServiceOption
   // Scoped to this plugin: the /v2 routes take other bodies. Plain text is no scoring input: 415, not 400.
   app.removeContentTypeParser('text/plain');
   app.addContentTypeParser([...IMAGE_CONTENT_TYPES], { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  // JSON's nesting is checked before it is parsed; then fastify's own parser (with its prototype checks).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    try {
+      checkJsonDepth(body as Buffer);
+    } catch (error) {
+      done(error as Error, undefined);
+      return;
+    }
+    parseJson(request, body.toString('utf8'), done);
+  });
 
   app.get('/', async (_request, reply) => reply.type('text/plain; charset=utf-8').send('Healthy'));
 

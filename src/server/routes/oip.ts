@@ -10,6 +10,7 @@ import { EdgeInferError } from '../../errors.js';
 import { decodeInferRequest, encodeInferResponse, HEADER_LENGTH } from '../../pipeline/oip-codec.js';
 import type { ServiceOptions } from '../app.js';
 import { BodyBufferPool, readAlignedBody } from '../aligned-body.js';
+import { checkJsonDepth } from '../json-depth.js';
 
 interface ModelParams {
   name: string;
@@ -23,7 +24,14 @@ export async function oipRoutes(app: FastifyInstance, options: ServiceOptions): 
   const bodies = new BodyBufferPool();
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (request, payload, done) => {
-    readAlignedBody(payload, options.maxBody, bodies, headerLengthOf(request)).then(
+    let headerLength: number | undefined;
+    try {
+      headerLength = headerLengthOf(request);
+    } catch (error) {
+      done(error as Error, undefined);
+      return;
+    }
+    readAlignedBody(payload, options.maxBody, bodies, headerLength).then(
       (body) => done(null, body),
       (error: Error) => done(error, undefined),
     );
@@ -80,6 +88,7 @@ export async function oipRoutes(app: FastifyInstance, options: ServiceOptions): 
     const body = request.body;
     if (!Buffer.isBuffer(body) || body.length === 0) throw new EdgeInferError('EI_BAD_REQUEST', ['The infer request has no body']);
     const headerLength = headerLengthOf(request);
+    checkJsonDepth(body, 0, Math.min(headerLength ?? body.length, body.length));
     const response = await registry.use(name, version, async (model) => {
       const decoded = decodeInferRequest(model.name, model.signature, body, headerLength);
       const stop = metrics.inferenceSeconds.startTimer({ model: model.name, version: model.version });
@@ -97,9 +106,14 @@ export async function oipRoutes(app: FastifyInstance, options: ServiceOptions): 
   app.post('/v2/models/:name/versions/:version/infer', infer);
 }
 
+/** The JSON header's length in bytes; anything but a whole number of bytes is a bad request, not a 500. */
 function headerLengthOf(request: FastifyRequest): number | undefined {
   const value = request.headers[HEADER_LENGTH];
-  return value === undefined ? undefined : Number(value);
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^\d{1,15}$/.test(value.trim())) {
+    throw new EdgeInferError('EI_BAD_REQUEST', [`Inference-Header-Content-Length must be a whole number of bytes, not "${String(value).slice(0, 40)}"`]);
+  }
+  return Number(value);
 }
 
 function describe(spec: TensorSpec) {
