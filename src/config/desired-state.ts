@@ -89,9 +89,20 @@ function present(entries: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(entries).filter(([, value]) => value !== null));
 }
 
+/**
+ * The one rule for a model slot's or a camera's name, wherever one is taken (desired state, routes, the store):
+ * 1–64 letters, digits, "_" or "-", and not a name every JavaScript object already has (`__proto__`,
+ * `constructor`, `toString`, ...), which would read or replace what an object keyed by names inherits.
+ */
+export function isValidName(name: string): boolean {
+  return /^[A-Za-z0-9_-]{1,64}$/.test(name) && !(name in Object.prototype);
+}
+
+const NAME_RULE = '1–64 letters, digits, "_" or "-", and not the name of a property every object has (__proto__, constructor, toString, ...)';
+
 /** A slot, checked: the slot or the first problem as "/models/<name>/<path>: message". */
 export function checkSlot(name: string, slot: unknown): ModelSlot | string {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) return `/models/${name}: a model name is 1–64 letters, digits, "_" or "-"`;
+  if (!isValidName(name)) return `/models/${name}: a model name is ${NAME_RULE}`;
   const first = Value.Errors(ModelSlotSchema, slot).First();
   if (first) return `/models/${name}${first.path}: ${first.message}`;
   return slot as ModelSlot;
@@ -99,7 +110,7 @@ export function checkSlot(name: string, slot: unknown): ModelSlot | string {
 
 /** A camera, checked: the spec or the first problem as "/cameras/<id>/<path>: message". */
 export function checkCamera(id: string, spec: unknown): CameraSpec | string {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return `/cameras/${id}: a camera id is 1–64 letters, digits, "_" or "-"`;
+  if (!isValidName(id)) return `/cameras/${id}: a camera id is ${NAME_RULE}`;
   const first = Value.Errors(CameraSpecSchema, spec).First();
   if (first) return `/cameras/${id}${first.path}: ${first.message}`;
   return spec as CameraSpec;
@@ -114,7 +125,8 @@ export function mergePatch(state: unknown, patch: unknown): unknown {
   const base = state !== null && typeof state === 'object' && !Array.isArray(state) ? { ...(state as Record<string, unknown>) } : {};
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete base[key];
-    else base[key] = mergePatch(base[key], value);
+    // Defined, not assigned: a key named "__proto__" stays a key (to be refused by name) instead of a prototype.
+    else Object.defineProperty(base, key, { value: mergePatch(Object.hasOwn(base, key) ? base[key] : undefined, value), enumerable: true, writable: true, configurable: true });
   }
   return base;
 }

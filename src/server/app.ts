@@ -11,6 +11,7 @@ import type { StatusStore } from '../status/store.js';
 import { installKeyAuth } from './auth.js';
 import { errorHandlingOptions, installErrorHandling } from './http-errors.js';
 import { installRequestIdHeaders, requestIdOf } from './request-id.js';
+import { installRouteNameCheck } from './route-names.js';
 import { adminRoutes } from './routes/admin.js';
 import { azureMlRoutes } from './routes/azureml.js';
 import { cameraRoutes, type CameraFrames } from './routes/cameras.js';
@@ -66,6 +67,7 @@ export async function buildApp(options: ServiceOptions): Promise<FastifyInstance
     });
   }
   installKeyAuth(app, options.keys);
+  installRouteNameCheck(app, options.registry, () => options.cameras?.ids() ?? []);
   await app.register(observabilityRoutes, options);
   await app.register(azureMlRoutes, options);
   await app.register(oipRoutes, options);
