@@ -64,7 +64,9 @@ async function verifiedLocal(file: string, expected: string | undefined): Promis
   const isFile = await stat(file).then((s) => s.isFile(), () => false);
   if (!isFile || (!expected && !archiveKind(file))) return expected;
   const actual = (await hashFile(file)).digest('hex');
-  if (expected && actual !== expected.toLowerCase()) throw new EdgeInferError('EI_HASH_MISMATCH', [file, actual, expected]);
+  // The actual hash is not told: the desired state could name any file the module can read (/proc/self/environ
+  // holds keys given in the environment), and the hash would confirm a guess of its content.
+  if (expected && actual !== expected.toLowerCase()) throw new EdgeInferError('EI_HASH_MISMATCH', [file, '(not shown for a local file)', expected]);
   return actual;
 }
 

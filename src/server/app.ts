@@ -66,7 +66,7 @@ export async function buildApp(options: ServiceOptions): Promise<FastifyInstance
       exposedHeaders: ['x-request-id', 'x-ms-request-id'],
     });
   }
-  installKeyAuth(app, options.keys);
+  installKeyAuth(app, options.keys, () => options.metrics.authFailures.inc());
   installRouteNameCheck(app, options.registry, () => options.cameras?.ids() ?? []);
   await app.register(observabilityRoutes, options);
   await app.register(azureMlRoutes, options);

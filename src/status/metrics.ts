@@ -15,6 +15,7 @@ export interface Metrics {
   readonly downloads: client.Counter<'result'>;
   readonly messages: client.Counter<'output' | 'code'>;
   readonly cameraFrames: client.Counter<'camera' | 'outcome'>;
+  readonly authFailures: client.Counter;
   readonly hubReconnects: client.Counter<'cause'>;
 }
 
@@ -67,6 +68,11 @@ export function createMetrics(status: StatusStore): Metrics {
       name: 'edge_infer_hub_reconnects_total',
       help: 'IoT Hub sessions replaced by a new one, by why the old one ended: disconnected, error, reconnected (by the SDK itself), timeout (an operation got no answer), missed-patch (the periodic twin read found a newer desired version)',
       labelNames: ['cause'],
+      registers: [registry],
+    }),
+    authFailures: new client.Counter({
+      name: 'edge_infer_auth_failures_total',
+      help: 'Requests refused for a missing or wrong scoring key',
       registers: [registry],
     }),
     downloads: new client.Counter({
