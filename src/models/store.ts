@@ -4,8 +4,10 @@
  * back. Content lives under `blobs/<sha256>/` and `packages/<sha256>/` (see locate.ts); this file keeps
  * `state.json`, written atomically, and removes content no kept version points at.
  */
-import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { PARTIAL_UNPACK_MARK } from './unpack.js';
+import { parseStateFile } from './state-file.js';
 import type { Placement } from '../engine/target.js';
 import type { ModelSettings } from './manifest.js';
 
@@ -31,6 +33,8 @@ interface StateFile {
 
 const STATE_FILE = 'state.json';
 const CONTENT_FOLDERS = ['blobs', 'packages'];
+/** A download cut short (`blobs/<sha256>/<file>.partial`) is kept this long for the next try to resume. */
+export const PARTIAL_DOWNLOAD_KEEP_MS = 24 * 3600_000;
 
 export class ModelStore {
   readonly dir: string;
@@ -46,20 +50,38 @@ export class ModelStore {
     this.#keepPrevious = keepPrevious;
   }
 
-  /** Reads state.json; a missing file is an empty store. Returns a problem to report when the file is unreadable. */
+  /**
+   * Reads state.json; a missing file is an empty store. A file that is not the store's (wrong shape, cut short)
+   * is set aside as `state.json.bad-<time>` and the store starts empty: the problem comes back to be reported.
+   * Unpacks a killed process left half done are removed first.
+   */
   async open(): Promise<string | undefined> {
+    await this.#collectPartialUnpacks();
+    const file = path.join(this.dir, STATE_FILE);
     let text: string;
     try {
-      text = await readFile(path.join(this.dir, STATE_FILE), 'utf8');
+      text = await readFile(file, 'utf8');
     } catch {
       return undefined;
     }
-    try {
-      const parsed = JSON.parse(text) as StateFile;
-      this.#state = { models: parsed.models ?? {} };
+    const parsed = parseStateFile<StateFile>(text);
+    if (typeof parsed !== 'string') {
+      this.#state = parsed;
       return undefined;
-    } catch (error) {
-      return `${STATE_FILE} is unreadable (${(error as Error).message}); starting without stored versions`;
+    }
+    const aside = `${STATE_FILE}.bad-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const kept = await rename(file, path.join(this.dir, aside)).then(
+      () => `set aside as ${aside}`,
+      (error: unknown) => `could not be set aside (${(error as Error).message})`,
+    );
+    return `${STATE_FILE} ${parsed}; it ${kept} and the store starts without stored versions`;
+  }
+
+  /** `packages/<sha256>.partial-<pid>`: no unpack runs before open, so any such folder was left by a killed process. */
+  async #collectPartialUnpacks(): Promise<void> {
+    const packages = path.join(this.dir, 'packages');
+    for (const entry of await readdir(packages).catch(() => [] as string[])) {
+      if (entry.includes(PARTIAL_UNPACK_MARK)) await rm(path.join(packages, entry), { recursive: true, force: true });
     }
   }
 
@@ -126,8 +148,19 @@ export class ModelStore {
     for (const folder of CONTENT_FOLDERS) {
       const entries = await readdir(path.join(this.dir, folder)).catch(() => [] as string[]);
       for (const entry of entries) {
-        if (/^[0-9a-f]{64}$/.test(entry) && !kept.has(entry) && !this.#pinned.has(entry)) await rm(path.join(this.dir, folder, entry), { recursive: true, force: true });
+        const where = path.join(this.dir, folder, entry);
+        if (/^[0-9a-f]{64}$/.test(entry) && !kept.has(entry) && !this.#pinned.has(entry) && !(await holdsRecentPartial(where))) await rm(where, { recursive: true, force: true });
       }
     }
   }
+}
+
+/** A download cut short (a restart, a lost network) that the next try may resume: left for that long. */
+async function holdsRecentPartial(folder: string): Promise<boolean> {
+  for (const entry of await readdir(folder).catch(() => [] as string[])) {
+    if (!entry.endsWith('.partial')) continue;
+    const modified = await stat(path.join(folder, entry)).then((s) => s.mtimeMs, () => 0);
+    if (Date.now() - modified < PARTIAL_DOWNLOAD_KEEP_MS) return true;
+  }
+  return false;
 }
