@@ -18,6 +18,7 @@ import { Engine } from './engine/engine.js';
 import { onnxRuntimeVersion } from './engine/onnx-session.js';
 import { isEdgeInferError, messageOf } from './errors.js';
 import { createLogger } from './log.js';
+import { installLastResort } from './last-resort.js';
 import { BUNDLED_MODEL } from './models/bundled.js';
 import { HubLink } from './hub/hub-link.js';
 import { ReportedProperties } from './hub/reported.js';
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
   }
 
   const log = createLogger(settings.logLevel);
+  installLastResort(log);
   const status = new StatusStore({
     version: SERVICE_VERSION,
     onnxruntime: onnxRuntimeVersion,
