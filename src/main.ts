@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 /**
- * The only place that wires the pieces together: settings → status, metrics, registry → HTTP service →
- * models. The service listens before any model is loaded, so `GET /` answers the liveness probe at once and
- * `/v2/health/ready` turns 200 when the models are active.
+ * The entry point: settings → the service (service.ts wires it) → listening → the desired state from a file,
+ * the flags or the module twin, and the hub link. The service listens before any model is loaded, so `GET /`
+ * answers the liveness probe at once and `/v2/health/ready` turns 200 when the models are active.
  */
-import { mkdir } from 'node:fs/promises';
 import deviceSdk from 'azure-iot-device';
 import mqttTransport from 'azure-iot-device-mqtt';
 import { activateCommand } from './cli/activate.js';
@@ -14,22 +13,13 @@ import { publishCommand } from './cli/publish.js';
 import { watchDesiredFile } from './config/desired-file.js';
 import type { DesiredState } from './config/desired-state.js';
 import { parseSettings, USAGE, type Settings } from './config/settings.js';
-import { Engine } from './engine/engine.js';
-import { onnxRuntimeVersion } from './engine/onnx-session.js';
 import { isEdgeInferError, messageOf } from './errors.js';
 import { createLogger } from './log.js';
 import { installLastResort } from './last-resort.js';
-import { BUNDLED_MODEL } from './models/bundled.js';
 import { HubLink } from './hub/hub-link.js';
 import { ReportedProperties } from './hub/reported.js';
-import { ModelRegistry } from './models/registry.js';
-import { Reconciler } from './models/reconciler.js';
-import { ModelStore } from './models/store.js';
-import { buildApp } from './server/app.js';
-import { CameraManager } from './sources/cameras.js';
-import { createMetrics } from './status/metrics.js';
-import { StatusStore } from './status/store.js';
-import { SERVICE_VERSION } from './version.js';
+import { createService } from './service.js';
+import type { OutputMessage } from './sources/result-message.js';
 
 /** IoT Edge stops a module with SIGTERM and kills it 10 s later (a bit less here, to finish cleanly). */
 const SHUTDOWN_GRACE_MS = 8000;
@@ -78,68 +68,12 @@ async function main(): Promise<void> {
 
   const log = createLogger(settings.logLevel);
   installLastResort(log);
-  const status = new StatusStore({
-    version: SERVICE_VERSION,
-    onnxruntime: onnxRuntimeVersion,
-    startedAt: new Date().toISOString(),
-    targets: {},
-  });
-  const engine = new Engine({ onProbe: (name, probe) => status.setTarget(name, probe) });
-  await engine.probe();
-  const metrics = createMetrics(status);
-  const registry = new ModelRegistry((model, error) => log.warn({ model: model.name, version: model.version, err: error }, 'releasing a version failed'));
-  const store = new ModelStore(settings.store, settings.keepVersions);
-  await mkdir(settings.store, { recursive: true });
-  const storeProblem = await store.open();
-  if (storeProblem) log.warn(storeProblem);
-  const reconciler = new Reconciler(
-    {
-      registry,
-      status,
-      store,
-      log,
-      engine,
-      download: { network: settings.ca ? { ca: settings.ca } : {}, limit: { bytes: settings.maxDownload, from: 'setting --max-download' } },
-      onSwap: (name) => metrics.swaps.inc({ model: name }),
-      onDownloaded: (ok) => metrics.downloads.inc({ result: ok ? 'verified' : 'failed' }),
-      maxUnpackedBytes: settings.maxUnpacked,
-    },
-    { ...BUNDLED_MODEL, target: settings.target, ...(settings.threads ? { threads: settings.threads } : {}) },
-  );
-
   let hub: HubLink | undefined;
-  const cameras = new CameraManager({
-    registry,
-    status,
-    log,
-    defaultModel: () => reconciler.defaultModel(),
+  const service = await createService(settings, log, {
     // Cameras start from the twin in these modes, so the hub link exists by the time a result is sent.
-    ...(settings.mode !== 'standalone' ? { publish: (message) => hub!.send(message) } : {}),
-    ...(settings.ca ? { network: { ca: settings.ca } } : {}),
-    ffmpeg: settings.ffmpeg,
-    onFrame: (camera, outcome) => metrics.cameraFrames.inc({ camera, outcome }),
-    backoff: { firstMs: 1000, mostMs: 60_000 },
-    statsIntervalMs: 10_000,
+    ...(settings.mode !== 'standalone' ? { publish: (message: OutputMessage) => hub!.send(message) } : {}),
   });
-  const applyDesired = (state: DesiredState) => {
-    reconciler.apply(state);
-    cameras.apply(state.cameras, state.output);
-  };
-
-  const app = await buildApp({
-    registry,
-    status,
-    metrics,
-    log,
-    defaultModel: () => reconciler.defaultModel(),
-    activate: (name, version) => reconciler.activate(name, version),
-    cameras,
-    keys: settings.keys,
-    maxBody: settings.maxBody,
-    corsOrigins: settings.corsOrigins,
-    version: SERVICE_VERSION,
-    ...(settings.tls ? { https: settings.tls } : {}),
-  });
+  const { status, metrics, registry, reconciler, app, applyDesired } = service;
 
   let stopWatching = () => {};
   let stopping = false;
@@ -149,10 +83,9 @@ async function main(): Promise<void> {
     log.info({ signal }, 'stopping: finishing requests in flight');
     setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref();
     stopWatching();
-    cameras.stop();
+    service.cameras.stop();
     await hub?.stop();
-    await app.close();
-    registry.close();
+    await service.close();
     log.flush();
     process.exit(0);
   };

@@ -1,0 +1,135 @@
+/**
+ * The service built from settings: status store, engine, metrics, registry, store, reconciler, cameras and the
+ * HTTP app, wired once. main.ts and the tests both build it here, so a test runs the wiring a device runs.
+ * Listening, the desired-state source (file, flags or twin) and the hub link stay in main.ts.
+ */
+import { mkdir } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Backoff } from './backoff.js';
+import type { DesiredState } from './config/desired-state.js';
+import type { Settings } from './config/settings.js';
+import { Engine } from './engine/engine.js';
+import { onnxRuntimeVersion } from './engine/onnx-session.js';
+import { BUNDLED_MODEL } from './models/bundled.js';
+import { deployModel, type DeployContext, type ModelSpec } from './models/deploy.js';
+import type { DownloadOptions } from './models/download.js';
+import { Reconciler } from './models/reconciler.js';
+import { ModelRegistry } from './models/registry.js';
+import { ModelStore } from './models/store.js';
+import { buildApp } from './server/app.js';
+import { CameraManager, type CameraManagerContext } from './sources/cameras.js';
+import type { OutputMessage } from './sources/result-message.js';
+import { createMetrics, type Metrics } from './status/metrics.js';
+import { StatusStore } from './status/store.js';
+import { SERVICE_VERSION } from './version.js';
+
+/** Timings a device wants long and a test wants short; the defaults are the device's. */
+export interface ServiceTuning {
+  /** Download retries, backoff and stall limit (the network comes from the settings, and the size cap unless given). */
+  download?: Pick<DownloadOptions, 'retries' | 'backoffMs' | 'maxBackoffMs' | 'stallMs' | 'limit'>;
+  cameraBackoff?: Backoff;
+  /** How often camera counters (fps, dropped) are written to the status store. */
+  cameraStatsIntervalMs?: number;
+}
+
+export interface ServiceWiring {
+  /** Where camera results go upstream; without it (standalone) they are scored and kept to the LAN. */
+  publish?: (message: OutputMessage) => Promise<void>;
+  tuning?: ServiceTuning;
+}
+
+export interface Service {
+  status: StatusStore;
+  metrics: Metrics;
+  registry: ModelRegistry;
+  store: ModelStore;
+  engine: Engine;
+  reconciler: Reconciler;
+  cameras: CameraManager;
+  /** What `cameras` was made with (a second manager on the same models takes it too). */
+  cameraContext: CameraManagerContext;
+  app: FastifyInstance;
+  /** A desired state reaches the models and the cameras. */
+  applyDesired(state: DesiredState): void;
+  /** Deploys one version outside the reconciler (tests, and nothing else, place versions this way). */
+  deploy(spec: ModelSpec): Promise<boolean>;
+  /**
+   * Stops the cameras, closes the app (requests in flight finish) and releases the models. A deploy under way
+   * is not waited for: the store is safe to leave at any step (`reconciler.settled()` waits, where wanted).
+   */
+  close(): Promise<void>;
+}
+
+export async function createService(settings: Settings, log: Logger, wiring: ServiceWiring = {}): Promise<Service> {
+  const tuning = wiring.tuning ?? {};
+  const status = new StatusStore({ version: SERVICE_VERSION, onnxruntime: onnxRuntimeVersion, startedAt: new Date().toISOString(), targets: {} });
+  const engine = new Engine({ onProbe: (name, probe) => status.setTarget(name, probe) });
+  await engine.probe();
+  const metrics = createMetrics(status);
+  const registry = new ModelRegistry((model, error) => log.warn({ model: model.name, version: model.version, err: error }, 'releasing a version failed'));
+  const store = new ModelStore(settings.store, settings.keepVersions);
+  await mkdir(settings.store, { recursive: true });
+  const storeProblem = await store.open();
+  if (storeProblem) log.warn(storeProblem);
+  const context: DeployContext = {
+    registry,
+    status,
+    store,
+    log,
+    engine,
+    download: { network: settings.ca ? { ca: settings.ca } : {}, limit: { bytes: settings.maxDownload, from: 'setting --max-download' }, ...tuning.download },
+    onSwap: (name) => metrics.swaps.inc({ model: name }),
+    onDownloaded: (ok) => metrics.downloads.inc({ result: ok ? 'verified' : 'failed' }),
+    maxUnpackedBytes: settings.maxUnpacked,
+  };
+  const reconciler = new Reconciler(context, { ...BUNDLED_MODEL, target: settings.target, ...(settings.threads ? { threads: settings.threads } : {}) });
+  const cameraContext: CameraManagerContext = {
+    registry,
+    status,
+    log,
+    defaultModel: () => reconciler.defaultModel(),
+    ...(wiring.publish ? { publish: wiring.publish } : {}),
+    ...(settings.ca ? { network: { ca: settings.ca } } : {}),
+    ffmpeg: settings.ffmpeg,
+    onFrame: (camera, outcome) => metrics.cameraFrames.inc({ camera, outcome }),
+    backoff: tuning.cameraBackoff ?? { firstMs: 1000, mostMs: 60_000 },
+    statsIntervalMs: tuning.cameraStatsIntervalMs ?? 10_000,
+  };
+  const cameras = new CameraManager(cameraContext);
+  const app = await buildApp({
+    registry,
+    status,
+    metrics,
+    log,
+    defaultModel: () => reconciler.defaultModel(),
+    activate: (name, version) => reconciler.activate(name, version),
+    cameras,
+    keys: settings.keys,
+    maxBody: settings.maxBody,
+    corsOrigins: settings.corsOrigins,
+    version: SERVICE_VERSION,
+    ...(settings.tls ? { https: settings.tls } : {}),
+  });
+  return {
+    status,
+    metrics,
+    registry,
+    store,
+    engine,
+    reconciler,
+    cameras,
+    cameraContext,
+    app,
+    applyDesired: (state) => {
+      reconciler.apply(state);
+      cameras.apply(state.cameras, state.output);
+    },
+    deploy: (spec) => deployModel(spec, context),
+    close: async () => {
+      cameras.stop();
+      await app.close();
+      registry.close();
+    },
+  };
+}
