@@ -111,7 +111,7 @@ run_arm64() {
 
 # What is in the image: its size, its user, no dev dependencies, no secrets, nothing .dockerignore keeps out.
 check_contents() {
-  local image=$1 container root user uid size_mb
+  local image=$1 cpu=$2 container root user uid size_mb
   container=$(buildah from --pull=never "$image")
   root=$(buildah mount "$container")
   cleanup_actions+=("buildah rm $container >/dev/null" "buildah umount $container >/dev/null")
@@ -133,7 +133,10 @@ check_contents() {
     [ ! -e "$root/app/$dev" ] || fail "the dev dependency $dev is in the image"
     dev_count=$((dev_count + 1))
   done
-  [ -e "$root/app/node_modules/onnxruntime-node" ] || fail "onnxruntime-node is not in the image"
+  # The native packages are the image's CPU's: npm's --cpu for sharp, the pruned onnxruntime-node for ONNX Runtime.
+  [ "$(cd "$root/app/node_modules/onnxruntime-node/bin" && echo */*/*)" = "napi-v6/linux/$cpu" ] || fail "onnxruntime-node holds $(cd "$root/app/node_modules/onnxruntime-node/bin" && echo */*/*), not only linux/$cpu"
+  [ "$(cd "$root/app/node_modules/@img" && echo sharp-*linux*)" = "sharp-libvips-linux-$cpu sharp-linux-$cpu" ] || fail "sharp's binaries are $(ls "$root/app/node_modules/@img"), not linux-$cpu"
+  step "onnxruntime-node and sharp binaries for linux/$cpu only"
   step "none of the $dev_count dev-only packages of the lock in /app/node_modules"
   [ "$(cd "$root/app" && ls -A | sort | tr '\n' ' ')" = "dist node_modules package.json " ] || fail "/app holds $(ls -A "$root/app")"
   [ "$(ls -A "$root/app/dist")" = src ] || fail "/app/dist holds more than src"
@@ -152,7 +155,7 @@ for platform in $PLATFORMS; do
   case "$platform" in
     amd64)
       build amd64 Dockerfile.amd64 localhost/edge-infer:test-amd64
-      check_contents localhost/edge-infer:test-amd64
+      check_contents localhost/edge-infer:test-amd64 x64
       run_amd64 localhost/edge-infer:test-amd64
       ;;
     arm64)
@@ -163,6 +166,7 @@ for platform in $PLATFORMS; do
       fi
       [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || fail "no qemu-aarch64 binfmt handler (apt-get install qemu-user-static binfmt-support)"
       build arm64 Dockerfile.arm64v8 localhost/edge-infer:test-arm64v8
+      check_contents localhost/edge-infer:test-arm64v8 arm64
       run_arm64 localhost/edge-infer:test-arm64v8
       ;;
     *) fail "unknown platform $platform" ;;
