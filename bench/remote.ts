@@ -64,6 +64,24 @@ async function measure(name: string, work: () => Promise<unknown>): Promise<Row>
   return { name, latency: await sequentialLatency(work, SECONDS), rate8: await concurrentRate(work, CLIENTS, SECONDS) };
 }
 
+/**
+ * p50 of two pieces of work run alternately, one request each in turn, so that whatever else loads the machine
+ * falls on both alike: the ratio the goal is about.
+ */
+async function pairedP50(a: () => Promise<unknown>, b: () => Promise<unknown>, seconds: number): Promise<[number, number]> {
+  const times: [number[], number[]] = [[], []];
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end) {
+    for (const [i, work] of [a, b].entries()) {
+      const t0 = performance.now();
+      await work();
+      times[i]!.push(performance.now() - t0);
+    }
+  }
+  const p50 = (list: number[]) => list.sort((x, y) => x - y)[Math.floor(list.length / 2)]!;
+  return [p50(times[0]), p50(times[1])];
+}
+
 async function remoteVersion(url: string, log: pino.Logger): Promise<ModelVersion> {
   const pkg = await readModelPackage(BUNDLED_MODEL.uri, BUNDLED_MODEL.settings);
   const placement = { target: 'fpga' as const, fallback: 'none' as const, accelerator: { url, model: 'face' } };
@@ -85,17 +103,20 @@ export async function remoteBench(): Promise<string[]> {
   const paths: Array<[string, () => Promise<unknown>]> = [
     ['local CPU, in process (version.infer)', () => local.infer(feeds)],
     ['remote target, binary extension', () => viaBinary.infer(feeds)],
-    ['bare client → the same binary server', bareClient(binary.line, binaryRequest.body, binaryRequest.headers)],
+    ['bare client → the same binary server', bareClient(binary.line, Buffer.concat(binaryRequest.body), binaryRequest.headers)],
     ['remote target, JSON', () => viaJson.infer(feeds)],
-    ['bare client → the same JSON server', bareClient(json.line, jsonRequest.body, jsonRequest.headers)],
+    ['bare client → the same JSON server', bareClient(json.line, Buffer.concat(jsonRequest.body), jsonRequest.headers)],
   ];
   const rounds: Row[][] = paths.map(() => []);
+  const paired: Array<{ binary: [number, number]; json: [number, number] }> = [];
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, [name, work]] of paths.entries()) {
         process.stderr.write(`remote round ${round + 1}/${ROUNDS}: ${name}\n`);
         rounds[i]!.push(await measure(name, work));
       }
+      process.stderr.write(`remote round ${round + 1}/${ROUNDS}: remote and bare alternately\n`);
+      paired.push({ binary: await pairedP50(paths[1]![1], paths[2]![1], SECONDS), json: await pairedP50(paths[3]![1], paths[4]![1], SECONDS) });
     }
   } finally {
     binary.child.kill();
@@ -104,8 +125,9 @@ export async function remoteBench(): Promise<string[]> {
   }
   const mid = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   const rows = rounds.map((list) => ({ name: list[0]!.name, p50: mid(list.map((r) => r.latency.p50)), p99: mid(list.map((r) => r.latency.p99)), rate8: mid(list.map((r) => r.rate8)) }));
-  const [cpu, remoteBinary, bareBinary, remoteJson, bareJson] = rows as [typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0]];
-  const binaryRatio = remoteBinary.p50 / bareBinary.p50;
+  const [cpu, remoteBinary, , remoteJson] = rows as [typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0]];
+  const binaryRatio = mid(paired.map((p) => p.binary[0] / p.binary[1]));
+  const jsonRatio = mid(paired.map((p) => p.json[0] / p.json[1]));
   return [
     `## Remote target (OIP accelerator server) against the local CPU`,
     ``,
@@ -117,8 +139,8 @@ export async function remoteBench(): Promise<string[]> {
     ``,
     `| target | measured | goal | |`,
     `| --- | ---: | ---: | --- |`,
-    `| remote binary p50 / bare client p50 | ${binaryRatio.toFixed(3)}x | ≤ 1.10x | ${binaryRatio <= 1.1 ? 'met' : 'MISSED'} |`,
-    `| remote JSON p50 / bare client p50 | ${(remoteJson.p50 / bareJson.p50).toFixed(3)}x | | |`,
+    `| remote binary p50 / bare client p50 (alternate requests) | ${binaryRatio.toFixed(3)}x | ≤ 1.10x | ${binaryRatio <= 1.1 ? 'met' : 'MISSED'} |`,
+    `| remote JSON p50 / bare client p50 (alternate requests; the bare client's JSON is encoded once) | ${jsonRatio.toFixed(3)}x | | |`,
     `| hop cost at p50: remote binary − local CPU | ${(remoteBinary.p50 - cpu.p50).toFixed(2)} ms | | |`,
     `| hop cost at p50: remote JSON − local CPU | ${(remoteJson.p50 - cpu.p50).toFixed(2)} ms | | |`,
     ``,

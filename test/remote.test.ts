@@ -8,6 +8,7 @@ import type { ModelSpec } from '../src/models/deploy.js';
 import { BinaryOipServer } from './support/oip-server-binary.js';
 import { startJsonOipServer, type JsonOipServer } from './support/oip-server-json.js';
 import { ocrClassifierPath, photo, postImage } from './support/fixtures.js';
+import { makePackageFolder } from './support/packages.js';
 import { bundledFace, startService, type TestService } from './support/service.js';
 import { until } from './support/until.js';
 
@@ -149,6 +150,26 @@ test.serial('a server whose model does not match the package is refused with bot
   } finally {
     await other.close();
   }
+});
+
+test.serial('an entry script runs unchanged on the remote target: its ctx.model is the server', async (t) => {
+  const script = `export async function run(input, ctx) {
+  const feeds = await ctx.imageToTensor(input.image);
+  const outputs = await ctx.model.run(feeds);
+  return { faces: ctx.postprocess(outputs).detections.length, outputs: Object.keys(outputs).sort() };
+}`;
+  const folder = await makePackageFolder({
+    copy: { 'face.onnx': bundledFace.uri },
+    write: { 'score.mjs': script, 'edge-infer.json': bundledFace.settings! },
+  });
+  t.true(await service.deploy({ ...bundledFace, name: 'scripted-cpu', uri: folder, settings: {} }));
+  t.true(await service.deploy(remoteSlot('scripted-remote', { url: binaryServer.url, model: 'face' }, { uri: folder, settings: {}, fallback: 'none' })));
+  const before = binaryServer.served.binary;
+  const local = await postImage(`${service.url}/models/scripted-cpu/score`, await photo(2));
+  const remote = await postImage(`${service.url}/models/scripted-remote/score`, await photo(2));
+  t.is(remote.status, 200);
+  t.deepEqual(await remote.json(), await local.json());
+  t.is(binaryServer.served.binary - before, 1, 'the script\'s model ran on the server');
 });
 
 test.serial('a slow server hits the deadline instead of hanging the request', async (t) => {

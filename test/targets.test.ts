@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import pino from 'pino';
+import { checkSlot } from '../src/config/desired-state.js';
 import { Engine } from '../src/engine/engine.js';
 import type { TargetName, TargetProbe } from '../src/engine/target.js';
 import { ReportedProperties } from '../src/hub/reported.js';
@@ -94,6 +95,18 @@ test.serial('the reported properties carry the probes and fallbacks, with no arr
   walk(sent, '');
   t.deepEqual(arrays, []);
   reported.detach();
+});
+
+test('the desired state checks the target fields: an accelerator needs a URL, a GPU takes a device id and tensorrt only', (t) => {
+  const slot = { version: '1', uri: '/m.onnx' };
+  t.regex(checkSlot('x', { ...slot, target: 'fpga', accelerator: { model: 'face' } }) as string, /^\/models\/x\/accelerator\/url: /);
+  t.regex(checkSlot('x', { ...slot, accelerator: { url: 'ftp://server' } }) as string, /^\/models\/x\/accelerator\/url: /);
+  t.regex(checkSlot('x', { ...slot, accelerator: { url: 'http://s', timeoutMs: 0 } }) as string, /^\/models\/x\/accelerator\/timeoutMs: /);
+  t.regex(checkSlot('x', { ...slot, gpu: { deviceId: -1 } }) as string, /^\/models\/x\/gpu\/deviceId: /);
+  t.regex(checkSlot('x', { ...slot, gpu: { memory: 1 } }) as string, /^\/models\/x\/gpu/);
+  t.regex(checkSlot('x', { ...slot, target: 'tpu' }) as string, /^\/models\/x\/target: /);
+  const good = { ...slot, target: 'fpga', fallback: 'cpu', gpu: { deviceId: 1, tensorrt: true }, accelerator: { url: 'https://s:8998', headers: { authorization: 'Bearer x' }, parameters: { batch: 4, xmodel: 'a' } } };
+  t.deepEqual(checkSlot('x', good), good);
 });
 
 test('the program probes at start: GET /status lists every target', async (t) => {

@@ -72,7 +72,7 @@ export class OipClient {
   }
 
   /** Not retried: the server may have done the work before the answer was lost. */
-  post(path: string, body: Buffer, headers: Record<string, string | number> = {}): Promise<OipResponse> {
+  post(path: string, body: readonly Uint8Array[], headers: Record<string, string | number> = {}): Promise<OipResponse> {
     return this.#request('POST', path, body, headers);
   }
 
@@ -80,7 +80,7 @@ export class OipClient {
     this.#agent.destroy();
   }
 
-  #request(method: string, path: string, body?: Buffer, headers: Record<string, string | number> = {}): Promise<OipResponse> {
+  #request(method: string, path: string, body?: readonly Uint8Array[], headers: Record<string, string | number> = {}): Promise<OipResponse> {
     const url = new URL(path.replace(/^\//, ''), this.#base);
     const transport = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
@@ -90,7 +90,7 @@ export class OipClient {
         {
           method,
           agent: this.#agent,
-          headers: { ...this.#headers, ...headers, ...(body ? { 'content-length': body.length } : {}) },
+          headers: { ...this.#headers, ...headers, ...(body ? { 'content-length': body.reduce((sum, chunk) => sum + chunk.byteLength, 0) } : {}) },
         },
         (response) => {
           const chunks: Buffer[] = [];
@@ -108,7 +108,8 @@ export class OipClient {
         clearTimeout(deadline);
         fail(`${method} ${url.pathname}: ${messageOf(error)}`, error);
       });
-      request.end(body);
+      for (const chunk of body ?? []) request.write(chunk);
+      request.end();
     });
   }
 }

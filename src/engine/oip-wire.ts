@@ -10,7 +10,8 @@ import type { Feeds, Outputs } from './tensor.js';
 export const HEADER_LENGTH = 'inference-header-content-length';
 
 export interface WireRequest {
-  body: Buffer;
+  /** Written one after the other: the tensors' own bytes are sent as they are, never copied into one buffer. */
+  body: Uint8Array[];
   headers: Record<string, string | number>;
 }
 
@@ -25,8 +26,8 @@ export function encodeRemoteRequest(feeds: Feeds, outputNames: readonly string[]
   });
   const outputs = outputNames.map((name) => (binary ? { name, parameters: { binary_data: true } } : { name }));
   const header = Buffer.from(JSON.stringify({ inputs, outputs }));
-  if (!binary) return { body: header, headers: { 'content-type': 'application/json' } };
-  return { body: Buffer.concat([header, ...chunks]), headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: header.length } };
+  if (!binary) return { body: [header], headers: { 'content-type': 'application/json' } };
+  return { body: [header, ...chunks], headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: header.length } };
 }
 
 interface WireOutput {

@@ -166,7 +166,7 @@ class RemoteServer {
 
   async #load(): Promise<void> {
     const { parameters } = this.#options.placement.accelerator;
-    const body = Buffer.from(JSON.stringify(parameters ? { parameters } : {}));
+    const body = [Buffer.from(JSON.stringify(parameters ? { parameters } : {}))];
     const response = await this.#client.post(`v2/repository/models/${encodeURIComponent(this.#model)}/load`, body, { 'content-type': 'application/json' });
     if (response.status !== 200) jsonOf(response, this.where, 'the repository load');
   }
