@@ -6,9 +6,10 @@
 #   ffmpeg                         the module reads cameras with it
 #   python3-gi, gir1.2-gst-rtsp-server-1.0, gstreamer1.0-plugins-{base,good,ugly}
 #                                  the tests' RTSP camera (test/support/rtsp-server.py, H.264 from x264enc)
+#   chromium                       the LAN status page test drives it with playwright-core (test/ui.test.ts)
 set -uo pipefail
 packages=(fonts-dejavu-core fontconfig openssl ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly)
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly chromium)
 line="apt-get install -y --no-install-recommends ${packages[*]}"
 
 if ! command -v dpkg >/dev/null; then
