@@ -43,6 +43,10 @@ export interface Settings {
 
 export const USAGE = `Usage: edge-infer [options]
        edge-infer activate NAME VERSION [--port N] [--keys-file FILE]   (roll a running module back)
+       edge-infer pack DIR [--out FILE]                                   (a model folder → a checked .tar.gz)
+       edge-infer publish --name NAME --version VERSION --uri URI ...     (the twin patch naming a version)
+       edge-infer profile MODEL_OR_PACKAGE [--target T] ...               (latency, throughput, recommended limits)
+       edge-infer COMMAND --help                                          (a command's own options)
 
   --connection-string CS EDGE_INFER_CONNECTION_STRING  a module connection string: the twin holds the desired state
   --desired FILE         EDGE_INFER_DESIRED    the desired state (twin schema), watched for changes
