@@ -104,6 +104,7 @@ export async function createService(settings: Settings, log: Logger, wiring: Ser
     log,
     defaultModel: () => reconciler.defaultModel(),
     activate: (name, version) => reconciler.activate(name, version),
+    storedVersions: (name) => store.versions(name).map((v) => v.version),
     cameras,
     keys: settings.keys,
     maxBody: settings.maxBody,

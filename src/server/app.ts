@@ -17,6 +17,8 @@ import { azureMlRoutes } from './routes/azureml.js';
 import { cameraRoutes, type CameraFrames } from './routes/cameras.js';
 import { observabilityRoutes } from './routes/observability.js';
 import { oipRoutes } from './routes/oip.js';
+import { uiEventRoutes } from './routes/ui-events.js';
+import { uiRoutes } from './routes/ui.js';
 
 export interface ServiceOptions {
   registry: ModelRegistry;
@@ -38,6 +40,8 @@ export interface ServiceOptions {
   activate?: (name: string, version: string) => Promise<void>;
   /** The cameras' last scored frames, for `/cameras/{id}/snapshot`. */
   cameras?: CameraFrames;
+  /** The versions the model store keeps for a model, newest first (the status page's rollback buttons). */
+  storedVersions?: (name: string) => string[];
 }
 
 declare module 'fastify' {
@@ -73,5 +77,7 @@ export async function buildApp(options: ServiceOptions): Promise<FastifyInstance
   await app.register(oipRoutes, options);
   await app.register(adminRoutes, options);
   await app.register(cameraRoutes, options);
+  await app.register(uiRoutes, options);
+  await app.register(uiEventRoutes, options);
   return app;
 }

@@ -12,7 +12,9 @@ import { EdgeInferError } from '../errors.js';
 export function isOpenRoute(request: FastifyRequest): boolean {
   const path = request.url.split('?')[0]!;
   const reads = request.method === 'GET' || request.method === 'HEAD';
-  return request.method === 'OPTIONS' || (reads && path === '/') || path.startsWith('/v2/health/');
+  // The status page and its scripts hold no data: the page asks for a key and sends it on every data route.
+  const page = path === '/ui' || path.startsWith('/ui/assets/');
+  return request.method === 'OPTIONS' || (reads && (path === '/' || page)) || path.startsWith('/v2/health/');
 }
 
 /** At most one warning per this many milliseconds; the failures in between are counted into the next one. */
