@@ -15,6 +15,7 @@ export type ErrorKind =
   | 'unsupported-media'
   | 'unprocessable' // readable, but does not fit the model: wrong input name, dtype or shape
   | 'unavailable' // no version of the model is active yet
+  | 'throttled' // this client sent too many refused requests; it may try again later
   | 'invalid-config' // settings, a package manifest or desired state that cannot be used
   | 'failed'; // the work itself failed: inference, an entry script, a download
 
@@ -77,6 +78,8 @@ export const ERRORS = {
   EI_CAMERA_NO_FRAME: { kind: 'unavailable', message: 'Camera "%s" has no scored frame yet' },
   EI_ACCELERATOR_UNAVAILABLE: { kind: 'unavailable', message: 'The accelerator at %s cannot be used: %s' },
   EI_ACCELERATOR_REFUSED: { kind: 'failed', message: 'The accelerator at %s refused: %s' },
+  EI_TOO_MANY_KEY_FAILURES: { kind: 'throttled', message: 'Too many requests from %s were refused for their key; try again in %s s' },
+  EI_TLS_CERTIFICATE: { kind: 'failed', message: 'No server certificate from the IoT Edge workload API at %s: %s' },
   EI_ACCELERATOR_MISMATCH: { kind: 'invalid-config', message: 'Model "%s" at %s does not match the package (%s): the server has %s; the package has %s' },
 } as const satisfies Record<string, ErrorDefinition>;
 
@@ -115,6 +118,7 @@ const STATUS_OF_KIND: Record<ErrorKind, number> = {
   'unsupported-media': 415,
   unprocessable: 422,
   unavailable: 503,
+  throttled: 429,
   'invalid-config': 500,
   failed: 500,
 };

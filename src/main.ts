@@ -19,6 +19,7 @@ import { installLastResort } from './last-resort.js';
 import { HubLink } from './hub/hub-link.js';
 import { ReportedProperties } from './hub/reported.js';
 import { createService } from './service.js';
+import { startServerTls } from './server/tls.js';
 import type { OutputMessage } from './sources/result-message.js';
 
 /** IoT Edge stops a module with SIGTERM and kills it 10 s later (a bit less here, to finish cleanly). */
@@ -68,8 +69,10 @@ async function main(): Promise<void> {
 
   const log = createLogger(settings.logLevel);
   installLastResort(log);
+  // The certificate comes before the service: fastify builds its HTTPS server with it.
+  const tls = await startServerTls(settings, log);
   let hub: HubLink | undefined;
-  const service = await createService(settings, log, {
+  const service = await createService({ ...settings, tls: tls.credentials }, log, {
     // Cameras start from the twin in these modes, so the hub link exists by the time a result is sent.
     ...(settings.mode !== 'standalone' ? { publish: (message: OutputMessage) => hub!.send(message) } : {}),
   });
@@ -83,6 +86,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'stopping: finishing requests in flight');
     setTimeout(() => process.exit(1), SHUTDOWN_GRACE_MS).unref();
     stopWatching();
+    tls.stop();
     service.cameras.stop();
     await hub?.stop();
     await service.close();
@@ -93,6 +97,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 
   await app.listen({ port: settings.port, host: settings.host });
+  tls.serve(app.server);
   // What served last time serves again first, from disk; then the desired state moves it on.
   await reconciler.restore();
   const desiredFile = settings.desired;

@@ -18,6 +18,8 @@ import { Reconciler } from './models/reconciler.js';
 import { ModelRegistry } from './models/registry.js';
 import { ModelStore } from './models/store.js';
 import { buildApp } from './server/app.js';
+import { KeyRing } from './server/auth.js';
+import { watchKeysFile } from './server/keys-file.js';
 import { CameraManager, type CameraManagerContext } from './sources/cameras.js';
 import type { OutputMessage } from './sources/result-message.js';
 import { createMetrics, type Metrics } from './status/metrics.js';
@@ -97,6 +99,8 @@ export async function createService(settings: Settings, log: Logger, wiring: Ser
     statsIntervalMs: tuning.cameraStatsIntervalMs ?? 10_000,
   };
   const cameras = new CameraManager(cameraContext);
+  const keys = new KeyRing(settings.keys);
+  const stopWatchingKeys = settings.keysFile ? watchKeysFile(settings.keysFile, keys, log) : () => undefined;
   const app = await buildApp({
     registry,
     status,
@@ -106,7 +110,7 @@ export async function createService(settings: Settings, log: Logger, wiring: Ser
     activate: (name, version) => reconciler.activate(name, version),
     storedVersions: (name) => store.versions(name).map((v) => v.version),
     cameras,
-    keys: settings.keys,
+    keys,
     maxBody: settings.maxBody,
     corsOrigins: settings.corsOrigins,
     version: SERVICE_VERSION,
@@ -129,6 +133,7 @@ export async function createService(settings: Settings, log: Logger, wiring: Ser
     deploy: (spec) => deployModel(spec, context),
     close: async () => {
       cameras.stop();
+      stopWatchingKeys();
       await app.close();
       registry.close();
     },

@@ -6,6 +6,10 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { EdgeInferError, messageOf } from '../errors.js';
 import type { TargetName } from '../engine/target.js';
+import type { WorkloadIdentity } from '../server/workload-certificate.js';
+
+/** Where the REST API's certificate comes from; server/tls.ts resolves `auto`. */
+export type TlsMode = 'auto' | 'workload' | 'files' | 'off';
 
 export interface Settings {
   port: number;
@@ -20,6 +24,14 @@ export interface Settings {
   maxUnpacked: number;
   corsOrigins: string[];
   tls?: { cert: Buffer; key: Buffer };
+  /** `--tls`: where the REST API's certificate comes from (server/tls.ts decides from this, `tls` and `workload`). */
+  tlsMode: TlsMode;
+  /** The name a workload certificate is issued for (clients check it). */
+  tlsName: string;
+  /** The IoT Edge workload API, when the runtime started the module. */
+  workload?: WorkloadIdentity;
+  /** `--keys-file`, watched: a changed file changes the keys without a restart. */
+  keysFile?: string;
   /** Where the desired state comes from: the module twin (IoT Edge, or a connection string) or this machine. */
   mode: 'iot-edge' | 'connection-string' | 'standalone';
   /** A module connection string (`--connection-string`). */
@@ -64,7 +76,10 @@ export const USAGE = `Usage: edge-infer [options]
   --max-download SIZE    EDGE_INFER_MAX_DOWNLOAD  largest model download when the slot names no size (default 4GiB)
   --max-unpacked SIZE    EDGE_INFER_MAX_UNPACKED  most bytes an archive may expand to (default 4GiB)
   --cors ORIGINS         EDGE_INFER_CORS       allowed origins, comma-separated, or *
-  --tls-cert FILE --tls-key FILE               serve HTTPS
+  --tls-cert FILE --tls-key FILE               serve HTTPS with these
+  --tls MODE             EDGE_INFER_TLS        auto|workload|files|off (default auto: files if given, else the
+                                               IoT Edge workload API's certificate, else plain HTTP)
+  --tls-name NAME        EDGE_INFER_TLS_NAME   the workload certificate's name (default: the device's host name)
   --target cpu|gpu       EDGE_INFER_TARGET     (default cpu)
   --threads N            EDGE_INFER_THREADS    ONNX Runtime intra-op threads (default: one per core)
   --ffmpeg PATH          EDGE_INFER_FFMPEG     the ffmpeg that reads cameras (default: ffmpeg on PATH)
@@ -130,6 +145,8 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
         cors: { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
+        tls: { type: 'string' },
+        'tls-name': { type: 'string' },
         target: { type: 'string' },
         threads: { type: 'string' },
         ffmpeg: { type: 'string' },
@@ -162,6 +179,9 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
     throw new EdgeInferError('EI_CONFIG_INVALID', [`with ${mode === 'iot-edge' ? 'IoT Edge' : 'a connection string'} the module twin holds the desired state; --desired and --model are for standalone mode`]);
   }
   const caFile = values['ca-file'] ?? env.EDGE_INFER_CA_FILE;
+  const tlsMode = values.tls ?? env.EDGE_INFER_TLS ?? 'auto';
+  if (!['auto', 'workload', 'files', 'off'].includes(tlsMode)) throw new EdgeInferError('EI_CONFIG_INVALID', [`--tls must be auto, workload, files or off, not "${tlsMode}"`]);
+  const { IOTEDGE_WORKLOADURI: workloadUri, IOTEDGE_MODULEID: moduleId, IOTEDGE_MODULEGENERATIONID: generationId } = env;
   const threads = values.threads ?? env.EDGE_INFER_THREADS;
   const logLevel = values['log-level'] ?? env.LOG_LEVEL ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
@@ -180,6 +200,11 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
     ...(values['tls-cert'] && values['tls-key']
       ? { tls: { cert: readSetting('--tls-cert', values['tls-cert']), key: readSetting('--tls-key', values['tls-key']) } }
       : {}),
+    tlsMode: tlsMode as TlsMode,
+    // Clients on the LAN reach the device by the name edgeHub serves under; the module id is the fallback.
+    tlsName: values['tls-name'] ?? env.EDGE_INFER_TLS_NAME ?? (env.IOTEDGE_GATEWAYHOSTNAME?.replace(/:\d+$/, '') || moduleId || 'localhost'),
+    ...(workloadUri && moduleId && generationId ? { workload: { uri: workloadUri, moduleId, generationId } } : {}),
+    ...(values['keys-file'] ? { keysFile: values['keys-file'] } : {}),
     ...(values.model ? { model: { uri: values.model, name: values.name ?? slotNameOf(values.model), sha256: values.sha256 } } : {}),
     target,
     mode,

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { ModelRegistry } from '../models/registry.js';
 import type { Metrics } from '../status/metrics.js';
 import type { StatusStore } from '../status/store.js';
-import { installKeyAuth } from './auth.js';
+import { installKeyAuth, type KeyRing } from './auth.js';
 import { errorHandlingOptions, installErrorHandling } from './http-errors.js';
 import { installRequestIdHeaders, requestIdOf } from './request-id.js';
 import { installRouteNameCheck } from './route-names.js';
@@ -27,8 +27,8 @@ export interface ServiceOptions {
   log: Logger;
   /** The slot `/score` answers for; read per request because the desired state can change it. */
   defaultModel: () => string | undefined;
-  /** Scoring keys; none means no auth. */
-  keys: readonly string[];
+  /** Scoring keys (a ring when a keys file may change them); none means no auth. */
+  keys: readonly string[] | KeyRing;
   /** Largest accepted body, in bytes. */
   maxBody: number;
   /** Allowed CORS origins (`*` for any); none turns CORS off. */

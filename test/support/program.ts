@@ -46,7 +46,7 @@ export async function startProgram(args: string[], env: NodeJS.ProcessEnv = {}):
       void exited.then((code) => reject(new Error(`the program exited with ${code}; stderr: ${stderr}`)));
     });
   };
-  const listening = await waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('Server listening at http://127.0.0.1:'));
+  const listening = await waitForLog((l) => typeof l.msg === 'string' && /^Server listening at https?:\/\/127\.0\.0\.1:/.test(l.msg));
   return {
     child,
     url: (listening.msg as string).replace('Server listening at ', ''),
