@@ -3,7 +3,11 @@
  * the test CA, granted a few seconds), serves HTTPS with it, renews it at 80% of its lifetime and swaps it in
  * while a client keeps a connection open. The settings that choose the source are checked without a process.
  */
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { Agent, get } from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import test from 'ava';
 import { parseSettings, type Settings } from '../src/config/settings.js';
@@ -93,6 +97,36 @@ test('the workload API over http://host:port serves the certificate too', async 
     t.is(answer.status, 200);
     t.is(answer.serial, workload.issued[0]!.serialNumber);
   });
+});
+
+test('certificate files replaced on disk are swapped in once both halves match; open connections go on', async (t) => {
+  const [first, second] = [await makeCertificate(), await makeCertificate()];
+  const dir = await mkdtemp(path.join(tmpdir(), 'edge-infer-tls-files-'));
+  const [certFile, keyFile] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
+  await writeFile(certFile, first.cert);
+  await writeFile(keyFile, first.key);
+  const program = await startProgram(['--tls-cert', certFile, '--tls-key', keyFile, '--store', path.join(dir, 'store')]);
+  try {
+    t.is((await program.waitForLog((l) => l.tls === 'files')).msg, 'the REST API serves HTTPS with --tls-cert and --tls-key, re-read when they change');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: first.cert });
+    const before = await fetchOver(`${program.url}/`, { agent });
+    t.is(before.serial, new X509Certificate(first.cert).serialNumber);
+
+    // The certificate first: with the old key it is no pair, so the old one stays until the key follows.
+    await writeFile(certFile, second.cert);
+    await program.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('the certificate files cannot be used yet'), 10_000);
+    t.is((await fetchOver(`${program.url}/`, { ca: first.cert })).status, 200);
+    await writeFile(keyFile, second.key);
+    await program.waitForLog((l) => l.msg === 'the REST API certificate files changed; new connections get them', 10_000);
+
+    const kept = await fetchOver(`${program.url}/`, { agent });
+    t.is(kept.socket, before.socket);
+    t.is(kept.serial, before.serial);
+    t.is((await fetchOver(`${program.url}/`, { ca: second.cert })).serial, new X509Certificate(second.cert).serialNumber);
+    agent.destroy();
+  } finally {
+    await program.stop();
+  }
 });
 
 test('a workload API that issues no certificate stops start-up with EI_TLS_CERTIFICATE (IoT Edge restarts the module)', async (t) => {

@@ -24,6 +24,8 @@ export interface Settings {
   maxUnpacked: number;
   corsOrigins: string[];
   tls?: { cert: Buffer; key: Buffer };
+  /** Where `tls` was read from, watched for a renewed pair. */
+  tlsFiles?: { cert: string; key: string };
   /** `--tls`: where the REST API's certificate comes from (server/tls.ts decides from this, `tls` and `workload`). */
   tlsMode: TlsMode;
   /** The name a workload certificate is issued for (clients check it). */
@@ -198,7 +200,10 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
     maxUnpacked: parseSize(values['max-unpacked'] ?? env.EDGE_INFER_MAX_UNPACKED ?? '4GiB'),
     corsOrigins: (values.cors ?? env.EDGE_INFER_CORS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     ...(values['tls-cert'] && values['tls-key']
-      ? { tls: { cert: readSetting('--tls-cert', values['tls-cert']), key: readSetting('--tls-key', values['tls-key']) } }
+      ? {
+          tls: { cert: readSetting('--tls-cert', values['tls-cert']), key: readSetting('--tls-key', values['tls-key']) },
+          tlsFiles: { cert: values['tls-cert'], key: values['tls-key'] },
+        }
       : {}),
     tlsMode: tlsMode as TlsMode,
     // Clients on the LAN reach the device by the name edgeHub serves under; the module id is the fallback.

@@ -1,15 +1,15 @@
 /**
  * The keys file (`--keys-file`), watched: when it changes, its keys replace the ring's at once, so a key is
- * rotated without a restart (the file holds the old and the new key while clients move over). Polling follows
- * an editor's or a secret mount's replace-by-rename alike. A file that cannot be read, or holds no key (a
- * half-written file), changes nothing: the keys in force stay, and the problem is logged.
+ * rotated without a restart (the file holds the old and the new key while clients move over). A file that
+ * cannot be read, or holds no key (a half-written file), changes nothing: the keys in force stay, and the
+ * problem is logged.
  */
-import { unwatchFile, watchFile, type Stats } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { parseKeys } from '../config/settings.js';
 import { messageOf } from '../errors.js';
 import type { KeyRing } from './auth.js';
+import { onFileChanges } from './file-changes.js';
 
 /** Starts watching; returns the function that stops it. */
 export function watchKeysFile(file: string, ring: KeyRing, log: Logger, intervalMs = 500): () => void {
@@ -24,12 +24,5 @@ export function watchKeysFile(file: string, ring: KeyRing, log: Logger, interval
     ring.replace(keys);
     log.info({ file, keys: keys.length }, `the keys file changed: ${keys.length} keys are valid now`);
   };
-  // One read at a time, in order: a slow read must not land after a newer one.
-  let reading = Promise.resolve();
-  const listener = (current: Stats, previous: Stats) => {
-    if (current.mtimeMs === previous.mtimeMs && current.size === previous.size && current.ino === previous.ino) return;
-    reading = reading.then(reload);
-  };
-  watchFile(file, { interval: intervalMs }, listener);
-  return () => unwatchFile(file, listener);
+  return onFileChanges([file], reload, intervalMs);
 }
