@@ -90,7 +90,7 @@ async function guardedApp(throttle: FailureThrottle) {
   return app;
 }
 
-test('an address with 10 refused keys in a window gets 429 with Retry-After, whatever it sends; others and open routes do not', async (t) => {
+test('an address with 10 wrong keys in a window gets 429 with Retry-After, whatever it sends; others and open routes do not', async (t) => {
   let now = 0;
   const app = await guardedApp(new FailureThrottle(10, 60_000, 100, () => now));
   const get = (address: string, key?: string, url = '/data') => app.inject({ url, remoteAddress: address, headers: key ? { authorization: `Bearer ${key}` } : {} });
@@ -102,6 +102,7 @@ test('an address with 10 refused keys in a window gets 429 with Retry-After, wha
   t.is((throttled.json() as { error: { code: string } }).error.code, 'EI_TOO_MANY_KEY_FAILURES');
   t.is((await get('10.0.0.8', 'good-key')).statusCode, 200, 'another address is not slowed');
   t.is((await get('10.0.0.9', undefined, '/')).statusCode, 200, 'open routes stay open');
+  for (let i = 0; i < 20; i++) t.is((await get('10.0.0.7')).statusCode, 401, 'no key is no guess: it is refused, never slowed');
   now = 60_000;
   t.is((await get('10.0.0.9', 'good-key')).statusCode, 200, 'the window over, the address may try again');
   await app.close();
@@ -110,7 +111,7 @@ test('an address with 10 refused keys in a window gets 429 with Retry-After, wha
 test('the throttle tracks a bounded number of addresses', async (t) => {
   const throttle = new FailureThrottle(1, 60_000, 100);
   const app = await guardedApp(throttle);
-  for (let i = 0; i < 1000; i++) await app.inject({ url: '/data', remoteAddress: `10.1.${i >> 8}.${i & 255}` });
+  for (let i = 0; i < 1000; i++) await app.inject({ url: '/data', remoteAddress: `10.1.${i >> 8}.${i & 255}`, headers: { authorization: `Bearer guess-${i}` } });
   t.is(throttle.tracked, 100);
   t.is((await app.inject({ url: '/data', remoteAddress: '10.1.3.231', headers: { authorization: 'Bearer good-key' } })).statusCode, 429, 'the latest addresses are the ones kept');
   await app.close();

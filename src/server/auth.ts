@@ -4,7 +4,7 @@
  * without a moment where clients fail; the set lives in a KeyRing, which a watched keys file replaces while the
  * module serves (keys-file.ts). Failed attempts are counted, and logged at warn with the client's address, at
  * most one line per interval (a flood of guesses must not become a flood of log lines). An address with too
- * many failures in a window is answered 429 until the window ends, whatever key it sends, so guessing runs at
+ * many wrong keys in a window is answered 429 until the window ends, whatever key it sends, so guessing runs at
  * a few tries a minute.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -130,7 +130,8 @@ export function installKeyAuth(app: FastifyInstance, keys: readonly string[] | K
     const header = request.headers.authorization;
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
     if (match && ring.matches(match[1]!)) return;
-    throttle.failed(request.ip);
+    // Only a key sent counts as a guess: a probe or a page without a key must not lock out its address.
+    if (header !== undefined) throttle.failed(request.ip);
     failed(request, header === undefined ? 'no key' : 'a wrong key');
     throw new EdgeInferError('EI_UNAUTHORIZED');
   });
