@@ -95,8 +95,8 @@ export class FailureThrottle {
 
   #live(address: string): { since: number; failures: number } | undefined {
     const entry = this.#clients.get(address);
-    if (entry && this.now() - entry.since >= this.windowMs) this.#clients.delete(address);
-    else return entry;
+    if (!entry || this.now() - entry.since < this.windowMs) return entry;
+    this.#clients.delete(address);
     return undefined;
   }
 }
