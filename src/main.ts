@@ -7,6 +7,7 @@
 import deviceSdk from 'azure-iot-device';
 import mqttTransport from 'azure-iot-device-mqtt';
 import { activateCommand } from './cli/activate.js';
+import { healthCommand } from './cli/health.js';
 import { packCommand } from './cli/pack.js';
 import { profileCommand } from './cli/profile.js';
 import { publishCommand } from './cli/publish.js';
@@ -44,6 +45,7 @@ function desiredFromFlags(settings: Settings): DesiredState {
 /** Sub-commands: `edge-infer NAME ...` runs one and exits with its code instead of serving. */
 const COMMANDS: Record<string, (argv: string[], env: NodeJS.ProcessEnv, out: (line: string) => void) => Promise<number>> = {
   activate: activateCommand,
+  health: healthCommand,
   pack: packCommand,
   profile: profileCommand,
   publish: publishCommand,

@@ -72,7 +72,8 @@ for (const file of DOCKERFILES) {
     t.regex(installs, new RegExp(`chown ${user}:${user} ${env.EDGE_INFER_STORE}`), 'the user owns the store');
     t.deepEqual(argsOf(run, 'EXPOSE'), [env.PORT]);
     t.deepEqual(argsOf(run, 'STOPSIGNAL'), ['SIGTERM']);
-    t.regex(argsOf(run, 'HEALTHCHECK')[0]!, /CMD \["node", "-e", "fetch\(`http:\/\/127\.0\.0\.1:\$\{process\.env\.PORT\}\/`\).*'Healthy'/);
+    // `edge-infer health`: GET / over HTTPS or HTTP, whichever the module serves (HTTPS on IoT Edge by default).
+    t.regex(argsOf(run, 'HEALTHCHECK')[0]!, /CMD \["node", "\/app\/dist\/src\/main\.js", "health"\]/);
     t.deepEqual(argsOf(run, 'ENTRYPOINT'), ['["node", "/app/dist/src/main.js"]']);
     const labels = argsOf(run, 'LABEL').join(' ');
     for (const label of ['title', 'description', 'version', 'licenses', 'base.name']) t.true(labels.includes(`org.opencontainers.image.${label}=`), label);

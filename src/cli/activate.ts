@@ -4,14 +4,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import fetch from 'node-fetch';
 import { parseKeys } from '../config/settings.js';
 import { messageOf } from '../errors.js';
+import { askLocalModule } from './local-module.js';
 
 export const ACTIVATE_USAGE = `Usage: edge-infer activate NAME VERSION [--port N] [--host ADDRESS] [--keys-file FILE]
 
   Switches model NAME of the module running on this device to VERSION, which its store must hold.
-  PORT, HOST and EDGE_INFER_KEYS are read as the module reads them.`;
+  PORT, HOST and EDGE_INFER_KEYS are read as the module reads them; the module is asked over HTTPS where it
+  serves HTTPS.`;
 
 /** Returns the process exit code: 0 switched, 1 refused or failed, 2 bad usage. */
 export async function activateCommand(argv: string[], env: NodeJS.ProcessEnv, out: (line: string) => void): Promise<number> {
@@ -33,23 +34,27 @@ export async function activateCommand(argv: string[], env: NodeJS.ProcessEnv, ou
   }
   const { values } = parsed;
   const keys = parseKeys(values['keys-file'] ? readFileSync(values['keys-file'], 'utf8') : (env.EDGE_INFER_KEYS ?? ''));
-  const host = values.host ?? env.HOST ?? '127.0.0.1';
-  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${values.port ?? env.PORT ?? '5001'}/models/${encodeURIComponent(name)}/activate`;
+  const host = values.host ?? env.HOST;
+  const port = Number(values.port ?? env.PORT ?? '5001');
+  const path = `/models/${encodeURIComponent(name)}/activate`;
   try {
-    const response = await fetch(url, {
+    const answer = await askLocalModule({
+      ...(host ? { host } : {}),
+      port,
+      path,
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(keys[0] ? { authorization: `Bearer ${keys[0]}` } : {}) },
       body: JSON.stringify({ version }),
     });
-    const body = (await response.json()) as { version?: string; error?: { code: string; message: string } };
-    if (response.ok) {
+    const body = JSON.parse(answer.text) as { version?: string; error?: { code: string; message: string } };
+    if (answer.status === 200) {
       out(`model ${name} now serves version ${body.version}`);
       return 0;
     }
-    out(`${body.error?.code ?? response.status}: ${body.error?.message ?? response.statusText}`);
+    out(`${body.error?.code ?? answer.status}: ${body.error?.message ?? answer.text.slice(0, 200)}`);
     return 1;
   } catch (error) {
-    out(`cannot reach the module at ${url}: ${messageOf(error)}`);
+    out(`cannot reach the module at port ${port}${host ? ` on ${host}` : ''}: ${messageOf(error)}`);
     return 1;
   }
 }
