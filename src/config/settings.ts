@@ -60,6 +60,7 @@ export const USAGE = `Usage: edge-infer [options]
        edge-infer pack DIR [--out FILE]                                   (a model folder → a checked .tar.gz)
        edge-infer publish --name NAME --version VERSION --uri URI ...     (the twin patch naming a version)
        edge-infer profile MODEL_OR_PACKAGE [--target T] ...               (latency, throughput, recommended limits)
+       edge-infer health [--port N]                                       (exit 0 when the module here is Healthy)
        edge-infer COMMAND --help                                          (a command's own options)
 
   --connection-string CS EDGE_INFER_CONNECTION_STRING  a module connection string: the twin holds the desired state
