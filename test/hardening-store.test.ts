@@ -4,7 +4,7 @@
  * collected its .partial, so it started over); unpacks a kill left half done are collected at start.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
@@ -86,5 +86,33 @@ test('a download killed mid-way (kill -9) resumes with Range after the restart i
     }
   } finally {
     await server.close();
+  }
+});
+
+test('state.json names content relative to the store: a store moved to another folder serves offline', async (t) => {
+  const server = await startFileServer();
+  const bytes = await readFile(BUNDLED_MODEL.uri);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  server.files.set('/face.onnx', { body: bytes });
+  const first = await storeDir();
+  const desired = path.join(first, '..', `${path.basename(first)}-desired.json`);
+  await writeFile(desired, JSON.stringify({ models: { face: { version: '7', uri: `${server.url}/face.onnx`, sha256, ...BUNDLED_MODEL.settings } } }));
+  const before = await startProgram(['--store', first, '--desired', desired]);
+  await before.waitForLog((l) => l.msg === 'model version active' && l.version === '7');
+  await until(async () => (await readFile(path.join(first, 'state.json'), 'utf8').catch(() => '')).includes('"7"'), 'the version recorded in state.json');
+  t.is(await before.stop(), 0);
+  await server.close();
+  const state = JSON.parse(await readFile(path.join(first, 'state.json'), 'utf8')) as { models: { face: { active: { path: string } } } };
+  t.is(state.models.face.active.path, path.join('blobs', sha256, 'face.onnx'));
+  // Another mount point for the same folder, and no network: the version comes from the store.
+  const moved = `${first}-moved`;
+  await rename(first, moved);
+  const after = await startProgram(['--store', moved, '--desired', desired]);
+  try {
+    await after.waitForLog((l) => l.msg === 'model version active' && l.version === '7');
+    const status = (await (await fetch(`${after.url}/status`)).json()) as { models: { face: { status: string; version: string } } };
+    t.like(status.models.face, { status: 'active', version: '7' });
+  } finally {
+    t.is(await after.stop(), 0);
   }
 });

@@ -2,7 +2,9 @@
  * The store's memory (contract section 10): for each model, the version that was last verified and served
  * and the ones before it, so that a restart serves them at once without the network and `activate` can roll
  * back. Content lives under `blobs/<sha256>/` and `packages/<sha256>/` (see locate.ts); this file keeps
- * `state.json`, written atomically, and removes content no kept version points at.
+ * `state.json`, written atomically, and removes content no kept version points at. Paths inside the store are
+ * written relative to it, so a store moved or mounted elsewhere (another host folder, another container path)
+ * still finds its content; a model read in place keeps its absolute path.
  */
 import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -16,7 +18,7 @@ export interface StoredVersion extends Placement {
   version: string;
   /** The content's sha256; absent for a model read in place (a local file or folder). */
   sha256?: string;
-  /** The located file or package folder, ready to load with no download. */
+  /** The located file or package folder, ready to load with no download (absolute in memory). */
   path: string;
   settings?: ModelSettings;
 }
@@ -66,7 +68,7 @@ export class ModelStore {
     }
     const parsed = parseStateFile<StateFile>(text);
     if (typeof parsed !== 'string') {
-      this.#state = parsed;
+      this.#state = this.#withPaths(parsed, (where) => path.resolve(this.dir, where));
       return undefined;
     }
     const aside = `${STATE_FILE}.bad-${new Date().toISOString().replace(/[:.]/g, '-')}`;
@@ -126,7 +128,7 @@ export class ModelStore {
 
   /** Saves atomically (a whole new file renamed over the old), then removes unreferenced content. */
   #save(): Promise<void> {
-    const snapshot = JSON.stringify(this.#state, null, 2);
+    const snapshot = JSON.stringify(this.#withPaths(this.#state, (where) => this.#relative(where)), null, 2);
     // Each save waits for the one before; one that failed does not stop the next.
     this.#writing = this.#writing.catch(() => undefined).then(async () => {
       const file = path.join(this.dir, STATE_FILE);
@@ -135,6 +137,18 @@ export class ModelStore {
       await this.#collectGarbage();
     });
     return this.#writing;
+  }
+
+  /** The state with each version's path mapped (to the disk's relative form, or back to absolute). */
+  #withPaths(state: StateFile, map: (where: string) => string): StateFile {
+    const mapped = (v: StoredVersion): StoredVersion => ({ ...v, path: map(v.path) });
+    return { models: Object.fromEntries(Object.entries(state.models).map(([name, m]) => [name, { active: mapped(m.active), previous: m.previous.map(mapped) }])) };
+  }
+
+  /** `packages/<sha>/...` for a path inside the store; a path outside it stays as it is. */
+  #relative(where: string): string {
+    const inside = path.relative(path.resolve(this.dir), where);
+    return inside && !inside.startsWith('..') && !path.isAbsolute(inside) ? inside : where;
   }
 
   /** Content no kept version points at goes; what a kept (so possibly draining) version uses stays. */
