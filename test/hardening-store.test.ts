@@ -13,6 +13,7 @@ import { ModelStore } from '../src/models/store.js';
 import { ocrClassifierPath } from './support/fixtures.js';
 import { startFileServer } from './support/file-server.js';
 import { startProgram } from './support/program.js';
+import { startService } from './support/service.js';
 import { until } from './support/until.js';
 
 const storeDir = () => mkdtemp(path.join(tmpdir(), 'edge-infer-store-'));
@@ -114,5 +115,21 @@ test('state.json names content relative to the store: a store moved to another f
     t.like(status.models.face, { status: 'active', version: '7' });
   } finally {
     t.is(await after.stop(), 0);
+  }
+});
+
+test('the verified content of a version that then fails to load is removed from the store', async (t) => {
+  const server = await startFileServer();
+  const bytes = Buffer.from('these bytes are not an ONNX model'.repeat(100));
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  server.files.set('/broken.onnx', { body: bytes });
+  const service = await startService({ models: [] });
+  try {
+    t.false(await service.deploy({ name: 'broken', version: '1', uri: `${server.url}/broken.onnx`, sha256 }));
+    t.is(service.status.model('broken')?.error?.code, 'EI_MODEL_LOAD_FAILED');
+    t.deepEqual(await readdir(path.join(service.storeDir, 'blobs')).catch(() => []), []);
+  } finally {
+    await service.close();
+    await server.close();
   }
 });

@@ -101,6 +101,8 @@ export async function deployModel(spec: ModelSpec, context: DeployContext): Prom
     const code = isEdgeInferError(error) ? error.code : 'EI_INTERNAL';
     status.updateModel(spec.name, { status: 'failed', progress: null, error: { code, message: messageOf(error) } });
     log.error({ model: spec.name, version: spec.version, code, err: error }, 'model version failed; the previous version, if any, keeps serving');
+    // Its verified content is kept by nobody now; a cut download's .partial stays for the retry to resume.
+    await store.collect().catch((collectError: unknown) => log.warn({ err: collectError }, 'unreferenced store content could not be removed'));
     return false;
   }
 }

@@ -126,6 +126,12 @@ export class ModelStore {
     await this.#save();
   }
 
+  /** Removes content no kept version points at (a version that failed after its download leaves some). */
+  collect(): Promise<void> {
+    this.#writing = this.#writing.catch(() => undefined).then(() => this.#collectGarbage());
+    return this.#writing;
+  }
+
   /** Saves atomically (a whole new file renamed over the old), then removes unreferenced content. */
   #save(): Promise<void> {
     const snapshot = JSON.stringify(this.#withPaths(this.#state, (where) => this.#relative(where)), null, 2);
