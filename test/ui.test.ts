@@ -164,37 +164,40 @@ test('the status page against the real program and its hub: keys, live swap, rol
   t.deepEqual(await page.context().cookies(), []);
 });
 
-test('without keys the page says the endpoint is open; with keys the data routes refuse a request without one', async (t) => {
-  const open = await startService();
-  const keyed = await startService({ keys: [KEY] });
+test('without keys the page says the endpoint is open, on a phone-sized screen', async (t) => {
+  const service = await startService();
   const browser = await launch();
   t.teardown(async () => {
     await browser.close();
-    await open.close();
-    await keyed.close();
+    await service.close();
   });
   const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
-  await page.goto(`${open.url}/ui`);
+  await page.goto(`${service.url}/ui`);
   await page.locator('#open-note').waitFor();
   t.regex((await page.locator('#open-note').textContent()) ?? '', /open/);
   t.true(await page.locator('#login').isHidden());
   await page.locator('[data-model="face"][data-status="active"]').waitFor();
-  t.is(await page.locator('#hub').textContent().then((text) => /standalone/.test(text ?? '')), true);
+  t.regex((await page.locator('#hub').textContent()) ?? '', /standalone/);
+  // Nothing wider than the screen: no sideways scrolling on a phone.
+  t.true(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
+});
 
-  // The page and its scripts load without a key; the live stream and the data do not.
-  t.is((await fetch(`${keyed.url}/ui`)).status, 200);
-  t.is((await fetch(`${keyed.url}/ui/assets/main.js`)).status, 200);
-  t.is((await fetch(`${keyed.url}/ui/assets/..%2Fserver%2Fapp.js`)).status, 404);
-  t.is((await fetch(`${keyed.url}/ui/events`)).status, 401);
-  t.is((await fetch(`${keyed.url}/ui/events`, { headers: { authorization: 'Bearer wrong' } })).status, 401);
-  const events = await fetch(`${keyed.url}/ui/events`, { headers: { authorization: `Bearer ${KEY}` } });
+test('with keys, the page and its scripts load without one; the live stream needs one and carries the status and stored versions', async (t) => {
+  const service = await startService({ keys: [KEY] });
+  t.teardown(() => service.close());
+  t.is((await fetch(`${service.url}/ui`)).status, 200);
+  t.is((await fetch(`${service.url}/ui/assets/main.js`)).status, 200);
+  t.is((await fetch(`${service.url}/ui/assets/..%2Fserver%2Fapp.js`)).status, 404);
+  t.is((await fetch(`${service.url}/ui/events`)).status, 401);
+  t.is((await fetch(`${service.url}/ui/events`, { headers: { authorization: 'Bearer wrong' } })).status, 401);
+  const events = await fetch(`${service.url}/ui/events`, { headers: { authorization: `Bearer ${KEY}` } });
   t.is(events.status, 200);
   t.regex(events.headers.get('content-type') ?? '', /^text\/event-stream/);
   const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
   let text = '';
-  while (!text.includes('\n\n', text.indexOf('event: status'))) text += (await reader.read()).value ?? '';
-  const first = JSON.parse(/data: (.*)\n/.exec(text)![1]!) as { status: { models: Record<string, { status: string }> }; stored: Record<string, string[]> };
+  while (!/event: status\ndata: .*\n\n/.test(text)) text += (await reader.read()).value ?? '';
+  await reader.cancel();
+  const first = JSON.parse(/event: status\ndata: (.*)\n/.exec(text)![1]!) as { status: { models: Record<string, { status: string }> }; stored: Record<string, string[]> };
   t.is(first.status.models.face?.status, 'active');
   t.deepEqual(first.stored.face, [BUNDLED_MODEL.version]);
-  await reader.cancel();
 });

@@ -43,9 +43,10 @@ export async function uiEventRoutes(app: FastifyInstance, options: ServiceOption
   }, KEEPALIVE_MS);
   keepalive.unref();
 
-  // Open streams would hold the server's close open: they end first.
+  // Open streams would hold the server's close open (until the keep-alive timeout): they are cut first, and the
+  // pages say the module cannot be reached and try again.
   app.addHook('preClose', async () => {
-    for (const page of pages) page.end();
+    for (const page of pages) page.destroy();
   });
   app.addHook('onClose', async () => {
     status.off('change', onChange);
@@ -67,7 +68,8 @@ export async function uiEventRoutes(app: FastifyInstance, options: ServiceOption
     page.on('drain', () => {
       if (behind.delete(page)) page.write(event());
     });
-    request.raw.on('close', () => {
+    // The response's close, not the request's: a request without a body may close as soon as it is read.
+    page.on('close', () => {
       pages.delete(page);
       behind.delete(page);
     });
