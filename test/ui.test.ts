@@ -132,8 +132,9 @@ test('the status page against the real program and its hub: keys, live swap, rol
     return data;
   }, dropped.toString('base64'));
   await page.locator('#drop').dispatchEvent('drop', { dataTransfer: transfer });
-  await page.locator('#try-canvas[data-detections="3"]').waitFor();
-  t.regex((await page.locator('#try-summary').textContent()) ?? '', /^3 /);
+  await page.waitForFunction(() => /^(?!Scoring)\S/.test(document.getElementById('try-summary')!.textContent ?? ''));
+  t.regex((await page.locator('#try-summary').textContent()) ?? '', /^3 detections in \d+ ms/);
+  t.is(await page.locator('#try-canvas').getAttribute('data-detections'), '3');
   const edges = await page.$eval(
     '#try-canvas',
     (node, boxes) => {

@@ -21,7 +21,7 @@ const cards = new Map<string, Card>();
 const container = byId('models');
 
 export function renderModels(event: StatusEvent): void {
-  const { models, counters } = event.status;
+  const { models } = event.status;
   for (const [name, card] of cards) {
     if (!(name in models)) {
       card.node.remove();
@@ -39,8 +39,6 @@ export function renderModels(event: StatusEvent): void {
     card.facts.set('Target', targetText(model));
     card.facts.set('Since', when(model.since));
     card.facts.set('Error', model.error ? `${model.error.code}: ${model.error.message}` : '—');
-    const requests = counters.requests[name];
-    card.facts.set('Requests', requests ? `${requests.ok} ok, ${requests.failed} failed` : '0');
     card.progress.hidden = model.progress === null;
     card.progress.value = model.progress ?? 0;
     renderVersions(name, card, model, event.stored[name] ?? []);

@@ -72,6 +72,9 @@ h3 { font-size: 1rem; margin: 0 0 .4rem; display: flex; justify-content: space-b
 .line { min-height: 1.4em; margin: .3rem 0; }
 .error { color: var(--bad); min-height: 1.4em; }
 .notice { border-left: 4px solid var(--warn); padding: .4rem .8rem; }
+[hidden] { display: none !important; }
+#dashboard { display: grid; grid-template-columns: minmax(0, 1fr); column-gap: 1.5rem; }
+@media (min-width: 62rem) { #dashboard { grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); } }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 20rem), 1fr)); gap: .8rem; }
 .card { border: 1px solid var(--line); border-radius: .4rem; padding: .7rem; }
 .facts { display: grid; grid-template-columns: max-content 1fr; gap: .15rem .8rem; margin: 0; }
