@@ -14,6 +14,7 @@ import { onnxRuntimeVersion } from './engine/onnx-session.js';
 import { BUNDLED_MODEL } from './models/bundled.js';
 import { deployModel, type DeployContext, type ModelSpec } from './models/deploy.js';
 import type { DownloadOptions } from './models/download.js';
+import { defaultAdmissionLimits } from './models/admission.js';
 import { Reconciler } from './models/reconciler.js';
 import { ModelRegistry } from './models/registry.js';
 import { ModelStore } from './models/store.js';
@@ -68,8 +69,12 @@ export async function createService(settings: Settings, log: Logger, wiring: Ser
   const status = new StatusStore({ version: SERVICE_VERSION, onnxruntime: onnxRuntimeVersion, startedAt: new Date().toISOString(), targets: {} });
   const engine = new Engine({ onProbe: (name, probe) => status.setTarget(name, probe) });
   await engine.probe();
-  const metrics = createMetrics(status);
-  const registry = new ModelRegistry((model, error) => log.warn({ model: model.name, version: model.version, err: error }, 'releasing a version failed'));
+  const derived = defaultAdmissionLimits(settings.threads);
+  const registry = new ModelRegistry((model, error) => log.warn({ model: model.name, version: model.version, err: error }, 'releasing a version failed'), {
+    inFlight: settings.maxInFlight ?? derived.inFlight,
+    waiting: settings.maxWaiting ?? derived.waiting,
+  });
+  const metrics = createMetrics(status, () => registry.admissionCounts());
   const store = new ModelStore(settings.store, settings.keepVersions);
   await mkdir(settings.store, { recursive: true });
   const storeProblem = await store.open();

@@ -6,12 +6,13 @@ import test from 'ava';
 import { createLogger } from '../src/log.js';
 import { InputScorer, type InputMessage } from '../src/hub/messages.js';
 import type { OutputMessage } from '../src/sources/result-message.js';
-import { photo } from './support/fixtures.js';
+import { photo, postImage } from './support/fixtures.js';
 import { startService, type TestService } from './support/service.js';
 
 let service: TestService;
 test.before(async () => {
-  service = await startService();
+  // A small bound, so that six messages at once overflow it: one scored at a time, two waiting.
+  service = await startService({ args: ['--max-in-flight', '1', '--max-waiting', '2'] });
 });
 test.after.always(() => service?.close());
 
@@ -32,10 +33,11 @@ function message(id: string, data: Buffer, properties: Record<string, string> = 
   return { data, messageId: id, contentType: 'image/jpeg', properties: { getValue: (key) => properties[key] } };
 }
 
-test('past its bound, a message is answered on errors with EI_OVERLOADED, and every message is completed once answered', async (t) => {
+test.serial("past the model's admission bound, a message is answered on errors with EI_OVERLOADED, and every message is completed once answered", async (t) => {
   const sent: OutputMessage[] = [];
   const completed: string[] = [];
-  const bounded = scorer({ send: async (m) => void sent.push(m), complete: async (m) => void completed.push(m.messageId!), concurrency: 1, maxWaiting: 2 });
+  const shedBefore = service.registry.admissionCounts().get('face')!.shed;
+  const bounded = scorer({ send: async (m) => void sent.push(m), complete: async (m) => void completed.push(m.messageId!) });
   const image = await photo(1);
   for (let i = 0; i < 6; i++) bounded.take('score', message(`m${i}`, image));
   await bounded.drain();
@@ -45,9 +47,26 @@ test('past its bound, a message is answered on errors with EI_OVERLOADED, and ev
   t.deepEqual(byOutput('errors'), ['m3', 'm4', 'm5']);
   for (const refused of sent.filter((m) => m.output === 'errors')) t.is((JSON.parse(refused.body) as { error: { code: string } }).error.code, 'EI_OVERLOADED');
   t.deepEqual([...completed].sort(), ['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
+  // The same admission as REST and cameras: its count of refusals is the one /metrics shows.
+  t.is(service.registry.admissionCounts().get('face')!.shed - shedBefore, 3);
 });
 
-test('a message whose answer cannot be sent is left uncompleted, for edgeHub to deliver again', async (t) => {
+test.serial('messages and REST requests share one bound: while messages fill it, /score answers 503 with Retry-After', async (t) => {
+  const sent: OutputMessage[] = [];
+  const shared = scorer({ send: async (m) => void sent.push(m) });
+  const image = await photo(1);
+  // Messages keep coming, so the model's one turn and its two waiting places stay taken while the request arrives.
+  let taken = 0;
+  for (; taken < 3; taken++) shared.take('score', message(`s${taken}`, image));
+  const feed = setInterval(() => shared.take('score', message(`s${taken++}`, image)), 1);
+  const response = await postImage(`${service.url}/score`, image).finally(() => clearInterval(feed));
+  t.is(response.status, 503);
+  t.is(response.headers.get('retry-after'), '1');
+  t.is(((await response.json()) as { error: { code: string } }).error.code, 'EI_OVERLOADED');
+  await shared.drain();
+});
+
+test.serial('a message whose answer cannot be sent is left uncompleted, for edgeHub to deliver again', async (t) => {
   const completed: string[] = [];
   const unlinked = scorer({
     send: async () => {
@@ -60,7 +79,7 @@ test('a message whose answer cannot be sent is left uncompleted, for edgeHub to 
   t.deepEqual(completed, []);
 });
 
-test('after drain() begins, new messages are neither scored nor completed', async (t) => {
+test.serial('after drain() begins, new messages are neither scored nor completed', async (t) => {
   const sent: OutputMessage[] = [];
   const draining = scorer({ send: async (m) => void sent.push(m) });
   const image = await photo(1);

@@ -49,6 +49,9 @@ export interface Settings {
   /** The local target of `--model` and the bundled model (an accelerator is named in a desired slot). */
   target: Exclude<TargetName, 'fpga'>;
   threads?: number;
+  /** Admission per model: requests scored at once, and requests that may wait; unset: derived from cores and threads (models/admission.ts). */
+  maxInFlight?: number;
+  maxWaiting?: number;
   /** The ffmpeg that reads cameras: a path, or a name looked up on PATH. */
   ffmpeg: string;
   /** The link to edgeHub: MQTT keep-alive (a silent connection is given up after twice this), and the full twin read that catches missed patches. */
@@ -85,6 +88,8 @@ export const USAGE = `Usage: edge-infer [options]
   --tls-name NAME        EDGE_INFER_TLS_NAME   the workload certificate's name (default: the device's host name)
   --target cpu|gpu       EDGE_INFER_TARGET     (default cpu)
   --threads N            EDGE_INFER_THREADS    ONNX Runtime intra-op threads (default: one per core)
+  --max-in-flight N      EDGE_INFER_MAX_IN_FLIGHT  requests scored at once per model (default: cores / threads, at least 2)
+  --max-waiting N        EDGE_INFER_MAX_WAITING    requests that may wait per model, then 503 (default: as many as in flight)
   --ffmpeg PATH          EDGE_INFER_FFMPEG     the ffmpeg that reads cameras (default: ffmpeg on PATH)
   --hub-keepalive S      EDGE_INFER_HUB_KEEPALIVE  MQTT keep-alive to edgeHub in seconds (default 30)
   --twin-resync S        EDGE_INFER_TWIN_RESYNC    full twin read every S seconds (default 300)
@@ -152,6 +157,8 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
         'tls-name': { type: 'string' },
         target: { type: 'string' },
         threads: { type: 'string' },
+        'max-in-flight': { type: 'string' },
+        'max-waiting': { type: 'string' },
         ffmpeg: { type: 'string' },
         'hub-keepalive': { type: 'string' },
         'twin-resync': { type: 'string' },
@@ -186,6 +193,8 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
   if (!['auto', 'workload', 'files', 'off'].includes(tlsMode)) throw new EdgeInferError('EI_CONFIG_INVALID', [`--tls must be auto, workload, files or off, not "${tlsMode}"`]);
   const { IOTEDGE_WORKLOADURI: workloadUri, IOTEDGE_MODULEID: moduleId, IOTEDGE_MODULEGENERATIONID: generationId } = env;
   const threads = values.threads ?? env.EDGE_INFER_THREADS;
+  const maxInFlight = values['max-in-flight'] ?? env.EDGE_INFER_MAX_IN_FLIGHT;
+  const maxWaiting = values['max-waiting'] ?? env.EDGE_INFER_MAX_WAITING;
   const logLevel = values['log-level'] ?? env.LOG_LEVEL ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new EdgeInferError('EI_CONFIG_INVALID', [`--log-level must be fatal, error, warn, info, debug, trace or silent, not "${logLevel}"`]);
@@ -219,6 +228,8 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
     ...(caFile ? { ca: readSetting('--ca-file', caFile) } : {}),
     keepVersions: parseInteger('--keep-versions', values['keep-versions'] ?? env.EDGE_INFER_KEEP_VERSIONS ?? '2', 0, 100),
     ...(threads !== undefined ? { threads: parseInteger('--threads', threads, 1, 256) } : {}),
+    ...(maxInFlight !== undefined ? { maxInFlight: parseInteger('--max-in-flight', maxInFlight, 1, 1024) } : {}),
+    ...(maxWaiting !== undefined ? { maxWaiting: parseInteger('--max-waiting', maxWaiting, 0, 65_536) } : {}),
     ffmpeg: values.ffmpeg ?? env.EDGE_INFER_FFMPEG ?? 'ffmpeg',
     hub: {
       // IoT Hub refuses keep-alives over 1177 s.

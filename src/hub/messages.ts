@@ -2,8 +2,8 @@
  * edgeHub input `score` → output `results` (or `errors`), contract section 6. Each message is completed only
  * after its answer was sent, so edgeHub redelivers what a crash or a lost connection interrupted.
  *
- * Back-pressure: at most `concurrency` messages are scored at once and at most `maxWaiting` wait; past that a
- * message is answered on `errors` with EI_OVERLOADED (and counted) rather than queued without bound.
+ * Back-pressure is the model's admission (models/admission.ts), the same as for REST and cameras: past its
+ * bound a message is answered on `errors` with EI_OVERLOADED (and counted) rather than queued without bound.
  */
 import type { Logger } from 'pino';
 import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
@@ -30,13 +30,11 @@ export interface InputScorerOptions {
   complete: (message: InputMessage) => Promise<void>;
   log: Logger;
   onAnswered?: (output: 'results' | 'errors', code?: string) => void;
-  concurrency?: number;
-  maxWaiting?: number;
 }
 
 export class InputScorer {
   readonly #options: InputScorerOptions;
-  readonly #waiting: InputMessage[] = [];
+  /** Messages taken and not answered yet (admitted, waiting for admission, or being answered). */
   #running = 0;
   #idle: Array<() => void> = [];
   #accepting = true;
@@ -54,32 +52,18 @@ export class InputScorer {
     }
     // Shutting down: left uncompleted, so edgeHub delivers it again after the restart.
     if (!this.#accepting) return;
-    if (this.#waiting.length >= (this.#options.maxWaiting ?? 256)) {
-      const error = new EdgeInferError('EI_OVERLOADED', [this.#options.maxWaiting ?? 256]);
-      void this.#answer(message, performance.now(), undefined, error);
-      return;
-    }
-    this.#waiting.push(message);
-    this.#options.log.debug({ messageId: message.messageId, waiting: this.#waiting.length }, 'input message accepted');
-    this.#pump();
+    this.#running++;
+    this.#options.log.debug({ messageId: message.messageId, running: this.#running }, 'input message accepted');
+    void this.#score(message).finally(() => {
+      this.#running--;
+      if (this.#running === 0) for (const wake of this.#idle.splice(0)) wake();
+    });
   }
 
   /** Stops taking messages and resolves when those accepted are answered. */
   async drain(): Promise<void> {
     this.#accepting = false;
-    while (this.#running > 0 || this.#waiting.length > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
-  }
-
-  #pump(): void {
-    while (this.#running < (this.#options.concurrency ?? 4) && this.#waiting.length > 0) {
-      const message = this.#waiting.shift()!;
-      this.#running++;
-      void this.#score(message).finally(() => {
-        this.#running--;
-        this.#pump();
-        if (this.#running === 0 && this.#waiting.length === 0) for (const wake of this.#idle.splice(0)) wake();
-      });
-    }
+    while (this.#running > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
 
   async #score(message: InputMessage): Promise<void> {

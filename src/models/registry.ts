@@ -7,6 +7,7 @@
  */
 import { EdgeInferError } from '../errors.js';
 import type { ModelVersion } from '../engine/loaded-version.js';
+import { Admission, defaultAdmissionLimits, type AdmissionCounts, type AdmissionLimits } from './admission.js';
 
 interface Held {
   readonly model: ModelVersion;
@@ -25,10 +26,14 @@ export class ModelRegistry {
   readonly #active = new Map<string, Held>();
   /** Slots that are being loaded: they answer "not ready" (503) rather than "not found" (404). */
   readonly #expected = new Set<string>();
+  /** One admission per slot that is served, kept across swaps (the bound is the slot's, whatever its version). */
+  readonly #admissions = new Map<string, Admission>();
+  readonly #limits: AdmissionLimits;
   readonly #onReleaseError: ReleaseErrorHandler;
 
-  constructor(onReleaseError: ReleaseErrorHandler) {
+  constructor(onReleaseError: ReleaseErrorHandler, limits: AdmissionLimits = defaultAdmissionLimits()) {
     this.#onReleaseError = onReleaseError;
+    this.#limits = limits;
   }
 
   /** Declares a slot whose first version is on its way. */
@@ -40,12 +45,14 @@ export class ModelRegistry {
   activate(model: ModelVersion): void {
     const previous = this.#active.get(model.name);
     this.#active.set(model.name, { model, leases: 0, retired: false });
+    if (!this.#admissions.has(model.name)) this.#admissions.set(model.name, new Admission(this.#limits));
     if (previous) this.#retire(previous);
   }
 
   /** Stops serving a slot; its version drains and is released. */
   remove(name: string): void {
     this.#expected.delete(name);
+    this.#admissions.delete(name);
     const held = this.#active.get(name);
     if (!held) return;
     this.#active.delete(name);
@@ -71,15 +78,7 @@ export class ModelRegistry {
    * is the default model where none is set (no slot is served): not found, with the slots there are.
    */
   acquire(name: string | undefined, version?: string): Lease {
-    if (name === undefined) throw new EdgeInferError('EI_MODEL_NOT_FOUND', ['(default)', this.slots().join(', ') || '(none)']);
-    const held = this.#active.get(name);
-    if (!held) {
-      if (this.#expected.has(name)) throw new EdgeInferError('EI_MODEL_NOT_READY', [name, 'not loaded yet']);
-      throw new EdgeInferError('EI_MODEL_NOT_FOUND', [name, this.names().join(', ') || '(none)']);
-    }
-    if (version !== undefined && version !== held.model.version) {
-      throw new EdgeInferError('EI_VERSION_NOT_FOUND', [name, version, held.model.version]);
-    }
+    const held = this.#served(name, version);
     held.leases++;
     let returned = false;
     return {
@@ -93,19 +92,45 @@ export class ModelRegistry {
     };
   }
 
-  /** Runs `work` on the active version of `name` under a lease. */
-  async use<T>(name: string | undefined, version: string | undefined, work: (model: ModelVersion) => Promise<T>): Promise<T> {
-    const lease = this.acquire(name, version);
-    try {
-      return await work(lease.model);
-    } finally {
-      lease.release();
-    }
+  /**
+   * Runs `work` on the active version of `name` under a lease, once the slot's admission lets it in (refused
+   * at once past the bound; never run if `signal` aborts while it waits). The lease is taken when the turn
+   * comes, so a request that waited through a swap runs on the new version, and the old one drains.
+   */
+  async use<T>(name: string | undefined, version: string | undefined, work: (model: ModelVersion) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    this.#served(name, version);
+    return this.#admissions.get(name!)!.run(async () => {
+      const lease = this.acquire(name, version);
+      try {
+        return await work(lease.model);
+      } finally {
+        lease.release();
+      }
+    }, signal);
+  }
+
+  /** In flight, waiting, shed and abandoned, per slot that is served (so metrics name only slots that exist). */
+  admissionCounts(): Map<string, AdmissionCounts> {
+    return new Map([...this.#admissions].map(([name, admission]) => [name, admission.counts()]));
   }
 
   /** Releases every version (shutdown); versions still leased go when their last lease returns. */
   close(): void {
     for (const name of this.slots()) this.remove(name);
+  }
+
+  /** The active version of `name`, or the error that says why there is none to use. */
+  #served(name: string | undefined, version: string | undefined): Held {
+    if (name === undefined) throw new EdgeInferError('EI_MODEL_NOT_FOUND', ['(default)', this.slots().join(', ') || '(none)']);
+    const held = this.#active.get(name);
+    if (!held) {
+      if (this.#expected.has(name)) throw new EdgeInferError('EI_MODEL_NOT_READY', [name, 'not loaded yet']);
+      throw new EdgeInferError('EI_MODEL_NOT_FOUND', [name, this.names().join(', ') || '(none)']);
+    }
+    if (version !== undefined && version !== held.model.version) {
+      throw new EdgeInferError('EI_VERSION_NOT_FOUND', [name, version, held.model.version]);
+    }
+    return held;
   }
 
   #retire(held: Held): void {

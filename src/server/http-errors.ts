@@ -38,6 +38,9 @@ function errorBody(request: FastifyRequest, code: string, message: string): unkn
   return request.url.startsWith('/v2') ? { error: message } : { error: { code, message } };
 }
 
+/** A refused request may come back after this long: a waiting request's turn comes within about one inference. */
+const RETRY_AFTER_SECONDS = 1;
+
 /** Path parameters (slot names, versions, camera ids) longer than this answer 400 before any route runs. */
 export const MAX_PARAM_LENGTH = 100;
 
@@ -46,9 +49,12 @@ function sendError(raw: FastifyError, request: FastifyRequest, reply: FastifyRep
   const mapped = fromFastifyError(raw, request, maxBody);
   const error = isEdgeInferError(mapped) ? mapped : new EdgeInferError('EI_INTERNAL', [request.id], raw);
   const status = statusCodeOf(error);
-  if (status >= 500) request.log.error({ err: error.cause ?? error, code: error.code }, error.message);
+  // A refusal at the admission bound is the module working as designed under load: counted in metrics, not an error.
+  if (error.code === 'EI_OVERLOADED' || error.code === 'EI_CLIENT_GONE') request.log.debug({ code: error.code }, error.message);
+  else if (status >= 500) request.log.error({ err: error.cause ?? error, code: error.code }, error.message);
   else request.log.debug({ code: error.code }, error.message);
   if (status === 401) reply.header('www-authenticate', 'Bearer');
+  if (error.code === 'EI_OVERLOADED') reply.header('retry-after', String(RETRY_AFTER_SECONDS));
   return reply.code(status).send(errorBody(request, error.code, error.message));
 }
 

@@ -171,10 +171,7 @@ export class Camera {
       this.#context.log.info({ camera: this.id }, 'camera streaming');
       this.#report('streaming');
     }
-    if (this.#waiting) {
-      this.#dropped++;
-      this.#context.onFrame?.(this.id, 'dropped');
-    }
+    if (this.#waiting) this.#drop();
     this.#waiting = { frame, receivedAt: new Date(), started: performance.now() };
     void this.#pump();
   }
@@ -214,8 +211,10 @@ export class Camera {
       // Images while the model takes pixels: it was not loaded when the camera connected. Pixels are cheaper.
       if (arrival.frame.kind === 'image' && model.imagePlan && !this.#openedSize) this.#refit();
     } catch (error) {
-      this.#context.onFrame?.(this.id, 'failed');
       const code = isEdgeInferError(error) ? error.code : 'EI_INTERNAL';
+      // Refused at the model's admission bound: other sources hold the model; the next frame tries again.
+      if (code === 'EI_OVERLOADED') return this.#drop();
+      this.#context.onFrame?.(this.id, 'failed');
       // Said once per kind of failure, not once per frame.
       if (this.#error?.code !== code) {
         this.#context.log.warn({ camera: this.id, model: name, code, err: messageOf(error) }, 'a camera frame could not be scored');
@@ -223,6 +222,11 @@ export class Camera {
         if (this.#state === 'streaming') this.#report('streaming');
       }
     }
+  }
+
+  #drop(): void {
+    this.#dropped++;
+    this.#context.onFrame?.(this.id, 'dropped');
   }
 
   #send(arrival: Arrival, model: { name: string; version: string }, result: unknown, output: string): void {

@@ -4,6 +4,7 @@
  * the status store when scraped, so no second copy of it is kept here.
  */
 import client from 'prom-client';
+import type { AdmissionCounts } from '../models/admission.js';
 import type { StatusStore } from './store.js';
 
 export interface Metrics {
@@ -21,7 +22,8 @@ export interface Metrics {
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
-export function createMetrics(status: StatusStore): Metrics {
+/** @param admission the admission figures of each served slot, read when scraped (labels only for slots that exist). */
+export function createMetrics(status: StatusStore, admission: () => Map<string, AdmissionCounts> = () => new Map()): Metrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'edge_infer_' });
   const metrics: Metrics = {
@@ -94,5 +96,36 @@ export function createMetrics(status: StatusStore): Metrics {
       }
     },
   });
+  admissionMetrics(registry, admission);
   return metrics;
+}
+
+/** In flight and waiting (gauges), shed and abandoned (counters since the slot was first served), per model. */
+function admissionMetrics(registry: client.Registry, admission: () => Map<string, AdmissionCounts>): void {
+  const gauge = (name: string, help: string, figure: keyof AdmissionCounts) =>
+    new client.Gauge({
+      name,
+      help,
+      labelNames: ['model'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [model, counts] of admission()) this.set({ model }, counts[figure]);
+      },
+    });
+  const counter = (name: string, help: string, figure: keyof AdmissionCounts) =>
+    new client.Counter({
+      name,
+      help,
+      labelNames: ['model'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [model, counts] of admission()) this.inc({ model }, counts[figure]);
+      },
+    });
+  gauge('edge_infer_admission_in_flight', 'Requests being scored now, by model (every source: REST, OIP, messages, frames)', 'inFlight');
+  gauge('edge_infer_admission_waiting', 'Requests waiting for a turn, by model', 'waiting');
+  counter('edge_infer_admission_shed_total', 'Requests refused at the admission bound (503 EI_OVERLOADED, an errors message, a dropped frame), by model', 'shed');
+  counter('edge_infer_admission_abandoned_total', 'Requests that left the wait because their client went away (never scored), by model', 'abandoned');
 }

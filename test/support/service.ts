@@ -47,6 +47,8 @@ export interface TestServiceOptions {
   keys?: string[];
   maxBody?: number;
   corsOrigins?: string[];
+  /** More flags, as a device would be started with (e.g. admission limits). */
+  args?: string[];
 }
 
 export const bundledFace: ModelSpec = BUNDLED_MODEL;
@@ -61,6 +63,7 @@ export async function startService(options: TestServiceOptions = {}): Promise<Te
       ...['--store', storeDir, '--port', '0', '--host', '127.0.0.1', '--log-level', process.env.TEST_LOG_LEVEL ?? 'silent'],
       ...(options.maxBody ? ['--max-body', String(options.maxBody)] : []),
       ...(options.corsOrigins?.length ? ['--cors', options.corsOrigins.join(',')] : []),
+      ...(options.args ?? []),
     ],
     { EDGE_INFER_KEYS: (options.keys ?? []).join(',') },
   ) as Settings;

@@ -2,12 +2,13 @@
  * The Azure ML scoring contract: `GET /` (liveness), `POST /score` (the default model),
  * `POST /models/{name}/score`, `GET /swagger.json`.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { EdgeInferError } from '../../errors.js';
 import type { ScoreRequest } from '../../engine/loaded-version.js';
 import { scoreOn } from '../../models/score.js';
 import { IMAGE_CONTENT_TYPES, imageContentType } from '../../pipeline/image.js';
 import type { ServiceOptions } from '../app.js';
+import { clientGone } from '../client-gone.js';
 import { checkJsonDepth } from '../json-depth.js';
 import { buildSwagger } from '../swagger.js';
 
@@ -31,17 +32,21 @@ export async function azureMlRoutes(app: FastifyInstance, options: ServiceOption
 
   app.get('/', async (_request, reply) => reply.type('text/plain; charset=utf-8').send('Healthy'));
 
-  const score = async (request: FastifyRequest, name: string | undefined) => {
+  const score = async (request: FastifyRequest, reply: FastifyReply, name: string | undefined) => {
     request.modelName = name ?? '';
-    const { result } = await scoreOn(registry, name, toScoreRequest(request), (model) =>
-      metrics.inferenceSeconds.startTimer({ model: model.name, version: model.version }),
+    const { result } = await scoreOn(
+      registry,
+      name,
+      toScoreRequest(request),
+      (model) => metrics.inferenceSeconds.startTimer({ model: model.name, version: model.version }),
+      clientGone(request, reply),
     );
     return result;
   };
 
-  app.post('/score', async (request) => score(request, options.defaultModel()));
+  app.post('/score', async (request, reply) => score(request, reply, options.defaultModel()));
 
-  app.post<{ Params: { name: string } }>('/models/:name/score', async (request) => score(request, request.params.name));
+  app.post<{ Params: { name: string } }>('/models/:name/score', async (request, reply) => score(request, reply, request.params.name));
 
   app.get('/swagger.json', async () => {
     const name = options.defaultModel();

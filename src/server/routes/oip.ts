@@ -11,6 +11,7 @@ import { decodeInferRequest, encodeInferResponse, HEADER_LENGTH } from '../../pi
 import type { ServiceOptions } from '../app.js';
 import { BodyBufferPool, readAlignedBody } from '../aligned-body.js';
 import { checkJsonDepth } from '../json-depth.js';
+import { clientGone } from '../client-gone.js';
 
 interface ModelParams {
   name: string;
@@ -89,16 +90,21 @@ export async function oipRoutes(app: FastifyInstance, options: ServiceOptions): 
     if (!Buffer.isBuffer(body) || body.length === 0) throw new EdgeInferError('EI_BAD_REQUEST', ['The infer request has no body']);
     const headerLength = headerLengthOf(request);
     checkJsonDepth(body, 0, Math.min(headerLength ?? body.length, body.length));
-    const response = await registry.use(name, version, async (model) => {
-      const decoded = decodeInferRequest(model.name, model.signature, body, headerLength);
-      const stop = metrics.inferenceSeconds.startTimer({ model: model.name, version: model.version });
-      try {
-        const results = await model.infer(decoded.feeds, decoded.outputs);
-        return encodeInferResponse(model, decoded, results);
-      } finally {
-        stop();
-      }
-    });
+    const response = await registry.use(
+      name,
+      version,
+      async (model) => {
+        const decoded = decodeInferRequest(model.name, model.signature, body, headerLength);
+        const stop = metrics.inferenceSeconds.startTimer({ model: model.name, version: model.version });
+        try {
+          const results = await model.infer(decoded.feeds, decoded.outputs);
+          return encodeInferResponse(model, decoded, results);
+        } finally {
+          stop();
+        }
+      },
+      clientGone(request, reply),
+    );
     if (response.headerLength === undefined) return reply.send(response.body);
     return reply.header(HEADER_LENGTH, response.headerLength).type('application/octet-stream').send(response.body);
   };

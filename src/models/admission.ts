@@ -1,0 +1,101 @@
+/**
+ * Admission to one model slot: at most `inFlight` requests run at once, at most `waiting` wait in order, and
+ * anything past that is refused at once (EI_OVERLOADED) instead of queued without bound. A waiting request
+ * whose caller went away (its signal aborted) leaves the queue and never runs. Every source (REST, OIP,
+ * messages, frames) comes through the registry, which keeps one of these per slot.
+ */
+import { availableParallelism } from 'node:os';
+import { EdgeInferError } from '../errors.js';
+
+export interface AdmissionLimits {
+  /** Requests scored at once. */
+  inFlight: number;
+  /** Requests that may wait for a turn; past this they are refused. */
+  waiting: number;
+}
+
+export interface AdmissionCounts {
+  inFlight: number;
+  waiting: number;
+  /** Refused at the bound, since the slot was first served. */
+  shed: number;
+  /** Left the queue because their caller went away. */
+  abandoned: number;
+}
+
+/**
+ * One ONNX Runtime inference already spreads over `threads` intra-op threads (one per core by default), so
+ * cores / threads runs keep every core busy; at least two, so that one request's decoding and encoding overlap
+ * another's inference. More only time-slices the same cores and stretches every request. As many may wait as
+ * run: a waiting request waits about one inference, so an accepted request takes at most about twice an
+ * unloaded one.
+ */
+export function defaultAdmissionLimits(threads?: number): AdmissionLimits {
+  const cores = availableParallelism();
+  const inFlight = Math.max(2, Math.floor(cores / (threads ?? cores)));
+  return { inFlight, waiting: inFlight };
+}
+
+interface Waiter {
+  admit(): void;
+}
+
+export class Admission {
+  readonly #limits: AdmissionLimits;
+  readonly #queue: Waiter[] = [];
+  #running = 0;
+  #shed = 0;
+  #abandoned = 0;
+
+  constructor(limits: AdmissionLimits) {
+    this.#limits = limits;
+  }
+
+  /** Runs `work` once admitted; refuses at once past the bound; leaves the queue when `signal` aborts. */
+  async run<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    await this.#enter(signal);
+    try {
+      return await work();
+    } finally {
+      this.#running--;
+      this.#queue.shift()?.admit();
+    }
+  }
+
+  counts(): AdmissionCounts {
+    return { inFlight: this.#running, waiting: this.#queue.length, shed: this.#shed, abandoned: this.#abandoned };
+  }
+
+  #enter(signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) {
+      this.#abandoned++;
+      return Promise.reject(new EdgeInferError('EI_CLIENT_GONE'));
+    }
+    if (this.#running < this.#limits.inFlight) {
+      this.#running++;
+      return Promise.resolve();
+    }
+    if (this.#queue.length >= this.#limits.waiting) {
+      this.#shed++;
+      return Promise.reject(new EdgeInferError('EI_OVERLOADED', [this.#limits.inFlight, this.#limits.waiting]));
+    }
+    return new Promise((resolve, reject) => {
+      const leave = () => {
+        const index = this.#queue.indexOf(waiter);
+        if (index < 0) return;
+        this.#queue.splice(index, 1);
+        this.#abandoned++;
+        reject(new EdgeInferError('EI_CLIENT_GONE'));
+      };
+      const waiter: Waiter = {
+        admit: () => {
+          signal?.removeEventListener('abort', leave);
+          this.#running++;
+          resolve();
+        },
+      };
+      signal?.addEventListener('abort', leave, { once: true });
+      this.#queue.push(waiter);
+    });
+  }
+}
