@@ -105,9 +105,13 @@ test('the status page against the real program and its hub: keys, live swap, rol
   const model = page.locator('[data-model="face"]');
   await page.locator('[data-model="face"][data-status="active"][data-version="1"]').waitFor();
   const loaded = await page.evaluate(() => performance.timeOrigin);
+  // Where the sections below the model start: a swap passing through its states must not move them.
+  const layout = () => page.evaluate(() => ['cameras-title', 'try-title'].map((id) => document.getElementById(id)!.getBoundingClientRect().top));
+  const before = await layout();
   await hub.patchDesired({ models: { face: face('2') } });
   await page.locator('[data-model="face"][data-status="active"][data-version="2"]').waitFor({ timeout: 30_000 });
   t.is(await page.evaluate(() => performance.timeOrigin), loaded, 'the page was not reloaded');
+  t.deepEqual(await layout(), before, 'the layout did not move');
 
   // Rolling back from the page's own button, checked in /status.
   await model.getByRole('button', { name: 'activate 1' }).click();

@@ -83,7 +83,7 @@ h3 { font-size: 1rem; margin: 0 0 .4rem; display: flex; justify-content: space-b
 .badge { font-size: .85rem; padding: 0 .45rem; border-radius: 1rem; border: 1px solid currentColor; white-space: nowrap; }
 .badge.good { color: var(--ok); } .badge.bad { color: var(--bad); } .badge.busy { color: var(--warn); }
 progress { width: 100%; height: .8rem; }
-.versions { list-style: none; padding: 0; margin: .4rem 0 0; display: flex; flex-wrap: wrap; gap: .4rem; }
+.versions { list-style: none; padding: 0; margin: .4rem 0 0; display: flex; flex-wrap: wrap; align-items: center; gap: .4rem; min-height: 2.4rem; }
 button { font: inherit; padding: .35rem .8rem; min-height: 2.4rem; cursor: pointer; }
 button:focus-visible, input:focus-visible, .drop:focus-within { outline: 3px solid #3b82f6; outline-offset: 2px; }
 .frame { width: 100%; aspect-ratio: 16 / 9; object-fit: contain; background: #0002; display: block; }
