@@ -89,7 +89,7 @@ export const USAGE = `Usage: edge-infer [options]
   --target cpu|gpu       EDGE_INFER_TARGET     (default cpu)
   --threads N            EDGE_INFER_THREADS    ONNX Runtime intra-op threads (default: one per core)
   --max-in-flight N      EDGE_INFER_MAX_IN_FLIGHT  requests scored at once per model (default: cores / threads, at least 2)
-  --max-waiting N        EDGE_INFER_MAX_WAITING    requests that may wait per model, then 503 (default: as many as in flight)
+  --max-waiting N        EDGE_INFER_MAX_WAITING    requests that may wait per model, then 503 (default: 16 x in flight)
   --ffmpeg PATH          EDGE_INFER_FFMPEG     the ffmpeg that reads cameras (default: ffmpeg on PATH)
   --hub-keepalive S      EDGE_INFER_HUB_KEEPALIVE  MQTT keep-alive to edgeHub in seconds (default 30)
   --twin-resync S        EDGE_INFER_TWIN_RESYNC    full twin read every S seconds (default 300)

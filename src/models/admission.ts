@@ -26,14 +26,16 @@ export interface AdmissionCounts {
 /**
  * One ONNX Runtime inference already spreads over `threads` intra-op threads (one per core by default), so
  * cores / threads runs keep every core busy; at least two, so that one request's decoding and encoding overlap
- * another's inference. More only time-slices the same cores and stretches every request. As many may wait as
- * run: a waiting request waits about one inference, so an accepted request takes at most about twice an
- * unloaded one.
+ * another's inference. More only time-slices the same cores and stretches every request. Sixteen times as many
+ * may wait: a burst of clients (several cameras, a batch script, retries) is absorbed rather than refused, and the
+ * last in line waits about sixteen inferences (under half a second for the bundled model), not the seconds an
+ * unbounded queue reached. Where latency under sustained overload matters more than bursts, `--max-waiting`
+ * equal to the in-flight count keeps an accepted request within about twice an unloaded one (bench/admission.ts).
  */
 export function defaultAdmissionLimits(threads?: number): AdmissionLimits {
   const cores = availableParallelism();
   const inFlight = Math.max(2, Math.floor(cores / (threads ?? cores)));
-  return { inFlight, waiting: inFlight };
+  return { inFlight, waiting: 16 * inFlight };
 }
 
 interface Waiter {
