@@ -199,10 +199,34 @@ test('with keys, the page and its scripts load without one; the live stream need
   t.is(events.status, 200);
   t.regex(events.headers.get('content-type') ?? '', /^text\/event-stream/);
   const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
+  type Event = { status: { models: Record<string, { status: string; version: string | null }> }; stored: Record<string, string[]> };
   let text = '';
-  while (!/event: status\ndata: .*\n\n/.test(text)) text += (await reader.read()).value ?? '';
+  const received: Event[] = [];
+  const readUntil = async (done: (event: Event) => boolean) => {
+    for (;;) {
+      let end: number;
+      while ((end = text.indexOf('\n\n')) >= 0) {
+        const data = /^event: status\ndata: (.*)$/m.exec(text.slice(0, end));
+        text = text.slice(end + 2);
+        if (data) received.push(JSON.parse(data[1]!) as Event);
+        if (data && done(received.at(-1)!)) return;
+      }
+      text += (await reader.read()).value ?? '';
+    }
+  };
+  await readUntil(() => true);
+  t.is(received[0]!.status.models.face?.status, 'active');
+  t.deepEqual(received[0]!.stored.face, [BUNDLED_MODEL.version]);
+
+  // A swap changes the store several times in a burst (pending, target, loading, active): the stream
+  // coalesces them into fewer events, and the last one shows the new version active.
+  let changes = 0;
+  service.status.on('change', () => changes++);
+  t.true(await service.deploy({ ...BUNDLED_MODEL, version: 'swapped' }));
+  await readUntil((event) => event.status.models.face?.version === 'swapped');
   await reader.cancel();
-  const first = JSON.parse(/event: status\ndata: (.*)\n/.exec(text)![1]!) as { status: { models: Record<string, { status: string }> }; stored: Record<string, string[]> };
-  t.is(first.status.models.face?.status, 'active');
-  t.deepEqual(first.stored.face, [BUNDLED_MODEL.version]);
+  const during = received.length - 1;
+  t.true(during >= 1 && during < changes, `${during} events for ${changes} changes`);
+  t.is(received.at(-1)!.status.models.face?.status, 'active');
+  t.log(`${during} events for ${changes} store changes during a swap`);
 });
