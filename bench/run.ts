@@ -2,7 +2,7 @@
  * `npm run bench`: the same model with the same session options, side by side in one run, on this machine:
  * in-process session.run, a bare node:http OIP server (the floor for any Node HTTP service), the service's OIP
  * binary route, /score with an image and /score with JSON; then the lifecycle figures (lifecycle.ts), edgeHub
- * messages (messages.ts), cameras (cameras.ts) and the remote target (remote.ts). Prints the tables with the ratios against the targets and
+ * messages (messages.ts), admission under overload (admission.ts), cameras (cameras.ts) and the remote target (remote.ts). Prints the tables with the ratios against the targets and
  * writes them to bench/results.md.
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -16,6 +16,7 @@ import { loadModelVersion } from '../src/engine/loaded-version.js';
 import { cpuTarget } from '../src/engine/local-targets.js';
 import { readModelPackage } from '../src/models/package.js';
 import { freePort, startChild } from './children.js';
+import { admissionBench } from './admission.js';
 import { camerasBench } from './cameras.js';
 import { lifecycleBench } from './lifecycle.js';
 import { messagesBench } from './messages.js';
@@ -152,6 +153,7 @@ async function main(): Promise<void> {
     ``,
     ...(await lifecycleBench()),
     ...(await messagesBench()),
+    ...(await admissionBench()),
     ...(await camerasBench()),
     ...(await remoteBench()),
   ];
