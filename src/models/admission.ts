@@ -64,6 +64,16 @@ export class Admission {
     }
   }
 
+  /**
+   * Refuses now, as `run` would, when every place is taken: lets a frontend refuse before it reads and decodes
+   * a body that would be refused anyway (the reading is what loads the event loop under overload).
+   */
+  refuseIfFull(): void {
+    if (this.#running < this.#limits.inFlight || this.#queue.length < this.#limits.waiting) return;
+    this.#shed++;
+    throw new EdgeInferError('EI_OVERLOADED', [this.#limits.inFlight, this.#limits.waiting]);
+  }
+
   counts(): AdmissionCounts {
     return { inFlight: this.#running, waiting: this.#queue.length, shed: this.#shed, abandoned: this.#abandoned };
   }
@@ -77,9 +87,10 @@ export class Admission {
       this.#running++;
       return Promise.resolve();
     }
-    if (this.#queue.length >= this.#limits.waiting) {
-      this.#shed++;
-      return Promise.reject(new EdgeInferError('EI_OVERLOADED', [this.#limits.inFlight, this.#limits.waiting]));
+    try {
+      this.refuseIfFull();
+    } catch (error) {
+      return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
       const leave = () => {

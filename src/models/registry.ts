@@ -109,6 +109,11 @@ export class ModelRegistry {
     }, signal);
   }
 
+  /** Throws EI_OVERLOADED when `name`'s admission has no place now (nothing for a slot not served: `use` says why). */
+  refuseIfFull(name: string | undefined): void {
+    if (name !== undefined) this.#admissions.get(name)?.refuseIfFull();
+  }
+
   /** In flight, waiting, shed and abandoned, per slot that is served (so metrics name only slots that exist). */
   admissionCounts(): Map<string, AdmissionCounts> {
     return new Map([...this.#admissions].map(([name, admission]) => [name, admission.counts()]));

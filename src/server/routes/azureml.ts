@@ -44,9 +44,12 @@ export async function azureMlRoutes(app: FastifyInstance, options: ServiceOption
     return result;
   };
 
-  app.post('/score', async (request, reply) => score(request, reply, options.defaultModel()));
+  // A request the model would refuse anyway is refused before its body is read.
+  app.post('/score', { onRequest: async () => registry.refuseIfFull(options.defaultModel()) }, async (request, reply) => score(request, reply, options.defaultModel()));
 
-  app.post<{ Params: { name: string } }>('/models/:name/score', async (request, reply) => score(request, reply, request.params.name));
+  app.post<{ Params: { name: string } }>('/models/:name/score', { onRequest: async (request) => registry.refuseIfFull(request.params.name) }, async (request, reply) =>
+    score(request, reply, request.params.name),
+  );
 
   app.get('/swagger.json', async () => {
     const name = options.defaultModel();

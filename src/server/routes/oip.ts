@@ -108,8 +108,10 @@ export async function oipRoutes(app: FastifyInstance, options: ServiceOptions): 
     if (response.headerLength === undefined) return reply.send(response.body);
     return reply.header(HEADER_LENGTH, response.headerLength).type('application/octet-stream').send(response.body);
   };
-  app.post('/v2/models/:name/infer', infer);
-  app.post('/v2/models/:name/versions/:version/infer', infer);
+  // A request the model would refuse anyway is refused before its body is read.
+  const refuseIfFull = async (request: FastifyRequest<{ Params: ModelParams }>) => registry.refuseIfFull(request.params.name);
+  app.post('/v2/models/:name/infer', { onRequest: refuseIfFull }, infer);
+  app.post('/v2/models/:name/versions/:version/infer', { onRequest: refuseIfFull }, infer);
 }
 
 /** The JSON header's length in bytes; anything but a whole number of bytes is a bad request, not a 500. */
