@@ -1,10 +1,11 @@
 /**
  * Admission (models/admission.ts) through the real service and the bundled model: a crowd against a small
  * bound is answered at once with 503 + Retry-After while every accepted request succeeds in bounded time, and
- * requests whose clients went away while they waited are never scored.
+ * requests whose clients went away while they waited are never scored; a camera's frames meet the same bound.
  */
 import test from 'ava';
 import { photo, postImage } from './support/fixtures.js';
+import { startHttpCamera } from './support/http-camera.js';
 import { startService, type TestService } from './support/service.js';
 import { until } from './support/until.js';
 
@@ -12,12 +13,15 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/** Inferences run so far on `model`, as /metrics counts them. */
-async function inferences(service: TestService, model = 'face'): Promise<number> {
+/** The value of the first /metrics series that starts with `series` (0 when there is none yet). */
+async function metric(service: TestService, series: string): Promise<number> {
   const text = await (await fetch(`${service.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`edge_infer_inference_duration_seconds_count{model="${model}"`));
+  const line = text.split('\n').find((l) => l.startsWith(series));
   return line ? Number(line.split(' ').pop()) : 0;
 }
+
+/** Inferences run so far on the face model. */
+const inferences = (service: TestService) => metric(service, 'edge_infer_inference_duration_seconds_count{model="face"');
 
 test.serial('256 clients against a bound of 2 in flight and 4 waiting: the rest get 503 with Retry-After at once, every accepted request succeeds in bounded time', async (t) => {
   const service = await startService({ args: ['--max-in-flight', '2', '--max-waiting', '4'] });
@@ -88,4 +92,36 @@ test.serial('300 requests whose clients disconnect while they wait are not score
   const response = await postImage(`${service.url}/score`, image);
   t.is(response.status, 200);
   t.log(`the next request took ${(performance.now() - next).toFixed(0)} ms`);
+});
+
+test.serial('a camera goes through the same admission: while REST requests hold the model, its frames are dropped, never failed', async (t) => {
+  const service = await startService({ args: ['--max-in-flight', '1', '--max-waiting', '0'] });
+  const camera = await startHttpCamera({ jpeg: await photo(2), fps: 10 });
+  t.teardown(async () => {
+    service.cameras.apply({}, {});
+    await camera.close();
+    await service.close();
+  });
+  service.cameras.apply({ door: { uri: camera.url('/mjpeg'), fps: 10 } }, {});
+  await until(() => service.status.snapshot().cameras.door?.status === 'streaming', 'the camera streams');
+  const image = await photo(1);
+  let refusedRest = 0;
+  const end = performance.now() + 3000;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (performance.now() < end) {
+        const response = await postImage(`${service.url}/score`, image);
+        await response.arrayBuffer();
+        if (response.status === 503) refusedRest++;
+      }
+    }),
+  );
+  const frames = (outcome: string) => metric(service, `edge_infer_camera_frames_total{camera="door",outcome="${outcome}"}`);
+  const [scored, dropped, failed] = [await frames('scored'), await frames('dropped'), await frames('failed')];
+  const shed = service.registry.admissionCounts().get('face')!.shed;
+  t.log(`REST refused ${refusedRest}; admission shed ${shed}; frames scored ${scored}, dropped ${dropped}, failed ${failed}`);
+  t.true(shed > refusedRest, 'camera frames were refused by the same admission as the REST requests');
+  t.true(dropped > 0);
+  t.is(failed, 0);
+  t.is(service.status.snapshot().cameras.door?.error ?? null, null);
 });
