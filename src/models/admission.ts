@@ -30,7 +30,7 @@ export interface AdmissionCounts {
  * may wait: a burst of clients (several cameras, a batch script, retries) is absorbed rather than refused, and the
  * last in line waits about sixteen inferences (under half a second for the bundled model), not the seconds an
  * unbounded queue reached. Where latency under sustained overload matters more than bursts, `--max-waiting`
- * equal to the in-flight count keeps an accepted request within about twice an unloaded one (bench/admission.ts).
+ * equal to the in-flight count shortens an accepted request's wait (bench/admission.ts measures both settings).
  */
 export function defaultAdmissionLimits(threads?: number): AdmissionLimits {
   const cores = availableParallelism();
