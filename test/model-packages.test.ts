@@ -55,7 +55,7 @@ test('the same package as .tar.gz and as .zip, and a bare .onnx with inline sett
   const image = await textImage(true);
   const archives = [await tarGz(folder), await zip(folder, ['model/cls.onnx', 'model/labels.txt', 'model/edge-infer.json'])];
   for (const [i, uri] of archives.entries()) {
-    t.true(await service.deploy({ name: `packed${i}`, version: '1', uri }), uri);
+    t.true(await service.deploy({ name: `packed${i}`, version: '1', uri }), `${uri}: ${JSON.stringify(service.status.model(`packed${i}`)?.error)}`);
     const result = (await (await postImage(`${service.url}/models/packed${i}/score`, image, 'image/png')).json()) as Predictions;
     t.is(result.predictions[0]?.label, '180°', uri);
   }

@@ -157,21 +157,25 @@ export class ModelStore {
     return inside && !inside.startsWith('..') && !path.isAbsolute(inside) ? inside : where;
   }
 
-  /** Content no kept version points at goes; what a kept (so possibly draining) version uses stays. */
+  /**
+   * Content no kept version points at goes; what a kept (so possibly draining) version uses stays, and so does
+   * content a deploy holds. Both are checked at each removal, not once at the start: a deploy that finishes while
+   * this runs unpins its content and records it in the state in one step, and must find it still there.
+   */
   async #collectGarbage(): Promise<void> {
-    const kept = new Set(
-      Object.values(this.#state.models)
-        .flatMap((m) => [m.active, ...m.previous])
-        .map((v) => v.sha256)
-        .filter(Boolean),
-    );
     for (const folder of CONTENT_FOLDERS) {
       const entries = await readdir(path.join(this.dir, folder)).catch(() => [] as string[]);
       for (const entry of entries) {
         const where = path.join(this.dir, folder, entry);
-        if (/^[0-9a-f]{64}$/.test(entry) && !kept.has(entry) && !this.#pinned.has(entry) && !(await holdsRecentPartial(where))) await rm(where, { recursive: true, force: true });
+        if (!/^[0-9a-f]{64}$/.test(entry) || (await holdsRecentPartial(where)) || this.#inUse(entry)) continue;
+        await rm(where, { recursive: true, force: true });
       }
     }
+  }
+
+  #inUse(sha256: string): boolean {
+    if (this.#pinned.has(sha256)) return true;
+    return Object.values(this.#state.models).some((m) => m.active.sha256 === sha256 || m.previous.some((v) => v.sha256 === sha256));
   }
 }
 
