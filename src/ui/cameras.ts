@@ -4,7 +4,7 @@
  */
 import type { CameraStatus } from '../status/store.js';
 import { request } from './api.js';
-import { byId, element, Facts, setBadge, when } from './dom.js';
+import { byId, element, Facts, setBadge, titledCard, when } from './dom.js';
 
 const REFRESH_MS = 3000;
 
@@ -42,11 +42,7 @@ export function renderCameras(cameras: Record<string, CameraStatus>): void {
 }
 
 function createTile(id: string): Tile {
-  const node = element('article', 'card');
-  node.dataset.camera = id;
-  const title = element('h3', '', id);
-  const badge = element('span', 'badge');
-  title.append(badge);
+  const { node, title, badge } = titledCard('camera', id);
   const image = element('img', 'frame');
   image.alt = `Camera ${id}: the last scored frame, with what the model found drawn on it`;
   const caption = element('p', 'line muted');

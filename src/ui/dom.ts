@@ -32,6 +32,16 @@ export class Facts {
   }
 }
 
+/** A card headed by `name` with a status badge; `data-<kind>` carries the name (the page's tests find cards by it). */
+export function titledCard(kind: 'camera' | 'model', name: string): { node: HTMLElement; title: HTMLElement; badge: HTMLElement } {
+  const node = element('article', 'card');
+  node.dataset[kind] = name;
+  const title = element('h3', '', name);
+  const badge = element('span', 'badge');
+  title.append(badge);
+  return { node, title, badge };
+}
+
 export function setBadge(node: HTMLElement, text: string, tone: 'good' | 'bad' | 'busy'): void {
   node.className = `badge ${tone}`;
   if (node.textContent !== text) node.textContent = text;

@@ -4,7 +4,7 @@
  */
 import type { ModelStatus } from '../status/store.js';
 import { problemOf, request, type StatusEvent } from './api.js';
-import { byId, element, Facts, setBadge, when } from './dom.js';
+import { byId, element, Facts, setBadge, titledCard, when } from './dom.js';
 
 interface Card {
   node: HTMLElement;
@@ -52,11 +52,7 @@ function targetText(model: ModelStatus): string {
 }
 
 function createCard(name: string): Card {
-  const node = element('article', 'card');
-  node.dataset.model = name;
-  const title = element('h3', '', name);
-  const badge = element('span', 'badge');
-  title.append(badge);
+  const { node, title, badge } = titledCard('model', name);
   const facts = new Facts();
   // Reserved even when hidden, so that a download starting does not push the card down.
   const progressLine = element('div', 'line');
