@@ -77,8 +77,13 @@ async function startRig(options: { viaProxy?: boolean; twinResyncSeconds?: numbe
 async function versionServed(rig: Rig, version: string, timeoutMs = RECOVERY_BOUND_MS): Promise<number> {
   const started = Date.now();
   await until(
-    async () => (rig.hub.reported as Reported).models?.face?.version === version && (await rig.status()).models.face?.version === version,
-    `version ${version} active and reported`,
+    // Connected with the twin topics subscribed too: the hub keeps what an earlier session reported, so the version
+    // alone may show while the module is still reconnecting after the last restart.
+    async () => {
+      const status = await rig.status();
+      return (rig.hub.reported as Reported).models?.face?.version === version && status.models.face?.version === version && status.runtime.hub?.state === 'connected' && TWIN_TOPICS.every((topic) => rig.hub.subscriptions().includes(topic));
+    },
+    `version ${version} active and reported, the link connected and subscribed`,
     { timeoutMs, everyMs: 100, describe: async () => ({ reported: rig.hub.reported, hub: (await rig.status()).runtime.hub, subscriptions: rig.hub.subscriptions() }) },
   );
   return Date.now() - started;
