@@ -26,7 +26,6 @@ type DesiredProperties = Record<string, unknown>;
 
 /** Why a session ended; `stopped` is the module shutting down. */
 export type LossCause = 'disconnected' | 'error' | 'reconnected' | 'timeout' | 'missed-patch' | 'stopped';
-export const LOSS_CAUSES: readonly LossCause[] = ['disconnected', 'error', 'reconnected', 'timeout', 'missed-patch'];
 
 export interface Loss {
   cause: LossCause;
