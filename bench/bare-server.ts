@@ -29,6 +29,11 @@ const server = createServer((request, response) => {
       const json = Buffer.from(JSON.stringify({ model_name: 'face', model_version: '1', outputs: described }));
       response.writeHead(200, { 'content-type': 'application/octet-stream', 'inference-header-content-length': json.length });
       response.end(Buffer.concat([json, ...parts]));
+    }).catch((error: unknown) => {
+      // A failed run answers 500 and the bench reports a failed request; unhandled, it would end this server.
+      process.stderr.write(`bare server: ${String(error)}\n`);
+      if (!response.headersSent) response.writeHead(500);
+      response.end();
     });
   });
 });
