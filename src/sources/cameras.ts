@@ -12,6 +12,8 @@ export type CameraManagerContext = Omit<CameraContext, 'output'>;
 export class CameraManager {
   readonly #context: CameraContext;
   readonly #cameras = new Map<string, { camera: Camera; sourceKey: string }>();
+  /** Ids whose desired spec was refused: not running, but listed in the status until the desired state drops them. */
+  readonly #refused = new Set<string>();
   #output: OutputSettings = {};
 
   constructor(context: CameraManagerContext) {
@@ -20,9 +22,11 @@ export class CameraManager {
 
   apply(cameras: Record<string, unknown>, output: OutputSettings): void {
     this.#output = output;
-    for (const id of [...this.#cameras.keys()]) {
-      if (!(id in cameras)) {
+    // Own keys only: `in` would find "toString" or "__proto__" on every object, and such an id would never leave.
+    for (const id of [...this.#cameras.keys(), ...this.#refused]) {
+      if (!Object.hasOwn(cameras, id)) {
         this.#stop(id);
+        this.#refused.delete(id);
         this.#context.status.removeCamera(id);
       }
     }
@@ -44,6 +48,7 @@ export class CameraManager {
   #applyOne(id: string, given: unknown): void {
     const spec = checkCamera(id, given);
     if (typeof spec === 'string') return this.#refuse(id, spec);
+    this.#refused.delete(id);
     const sourceKey = JSON.stringify([spec.uri, spec.fps, spec.timeoutSeconds, spec.enabled]);
     const running = this.#cameras.get(id);
     // A failed camera starts again with the desired state, changed or not: ffmpeg may be installed by now.
@@ -62,6 +67,7 @@ export class CameraManager {
   /** A camera whose desired spec cannot be used stops, and its status says what to fix. */
   #refuse(id: string, problem: string): void {
     this.#stop(id);
+    this.#refused.add(id);
     const error = new EdgeInferError('EI_DESIRED_INVALID', [problem]);
     this.#context.log.error({ camera: id, code: error.code }, error.message);
     this.#context.status.updateCamera(id, { status: 'failed', fps: 0, error: { code: error.code, message: error.message } });
