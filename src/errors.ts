@@ -82,6 +82,7 @@ export const ERRORS = {
   EI_TOO_MANY_KEY_FAILURES: { kind: 'throttled', message: 'Too many requests from %s were refused for their key; try again in %s s' },
   EI_TLS_CERTIFICATE: { kind: 'failed', message: 'No server certificate from the IoT Edge workload API at %s: %s' },
   EI_ACCELERATOR_MISMATCH: { kind: 'invalid-config', message: 'Model "%s" at %s does not match the package (%s): the server has %s; the package has %s' },
+  EI_BATCHING_UNSUPPORTED: { kind: 'invalid-config', message: 'Model "%s" cannot be batched: %s; remove its slot\'s "batching", or export the model with a free first (batch) dimension' },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -67,7 +67,11 @@ export interface Service {
 export async function createService(settings: Settings, log: Logger, wiring: ServiceWiring = {}): Promise<Service> {
   const tuning = wiring.tuning ?? {};
   const status = new StatusStore({ version: SERVICE_VERSION, onnxruntime: onnxRuntimeVersion, startedAt: new Date().toISOString(), targets: {} });
-  const engine = new Engine({ onProbe: (name, probe) => status.setTarget(name, probe) });
+  const engine = new Engine({
+    onProbe: (name, probe) => status.setTarget(name, probe),
+    // Batches run only once the service is built, so `metrics` (made below, after the registry) is there by then.
+    onBatch: (slot, rows) => metrics.batchSize.observe({ model: slot }, rows),
+  });
   await engine.probe();
   const derived = defaultAdmissionLimits(settings.threads);
   const registry = new ModelRegistry((model, error) => log.warn({ model: model.name, version: model.version, err: error }, 'releasing a version failed'), {

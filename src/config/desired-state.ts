@@ -5,6 +5,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { BatchingSchema, batchingProblem } from '../engine/batcher.js';
 import { AcceleratorSchema, FallbackSchema, GpuOptionsSchema, TargetNameSchema } from '../engine/target.js';
 import { ImageSchema, PostprocessSchema } from '../models/manifest.js';
 
@@ -20,6 +21,8 @@ export const ModelSlotSchema = Type.Object(
     threads: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
     gpu: Type.Optional(GpuOptionsSchema),
     accelerator: Type.Optional(AcceleratorSchema),
+    /** Dynamic batching, for a model whose first input dimension is free (README "Model lifecycle"). */
+    batching: Type.Optional(BatchingSchema),
     model: Type.Optional(Type.String({ minLength: 1 })),
     image: Type.Optional(ImageSchema),
     postprocess: Type.Optional(PostprocessSchema),
@@ -105,6 +108,9 @@ export function checkSlot(name: string, slot: unknown): ModelSlot | string {
   if (!isValidName(name)) return `/models/${name}: a model name is ${NAME_RULE}`;
   const first = Value.Errors(ModelSlotSchema, slot).First();
   if (first) return `/models/${name}${first.path}: ${first.message}`;
+  const { batching } = slot as ModelSlot;
+  const batchingWrong = batching && batchingProblem(batching);
+  if (batchingWrong) return `/models/${name}/batching${batchingWrong}`;
   return slot as ModelSlot;
 }
 

@@ -4,19 +4,24 @@
  * What it finds goes to `runtime.targets` through `onProbe`; nobody else keeps a copy.
  */
 import { EdgeInferError } from '../errors.js';
+import { batchingTarget, type BatchObserver } from './batcher.js';
 import { cpuTarget, gpuTarget, probeCpu, probeGpu } from './local-targets.js';
 import { remoteTarget } from './remote-target.js';
 import { NOT_CONFIGURED, type Placement, type Running, type Target, type TargetName, type TargetProbe } from './target.js';
 
 export interface EngineOptions {
   onProbe: (target: TargetName, probe: TargetProbe) => void;
+  /** Told of every batch a batching slot runs (metrics). */
+  onBatch?: BatchObserver;
 }
 
 export class Engine {
   readonly #onProbe: EngineOptions['onProbe'];
+  readonly #onBatch: BatchObserver;
 
   constructor(options: EngineOptions) {
     this.#onProbe = options.onProbe;
+    this.#onBatch = options.onBatch ?? (() => undefined);
   }
 
   /** The start-up probes: the CPU and the GPU for real; an accelerator only once a slot names one. */
@@ -32,6 +37,11 @@ export class Engine {
    * @param onRunning told when a loaded model moves between targets by itself (a remote target's breaker).
    */
   async place(slot: string, placement: Placement, onRunning: (running: Running) => void): Promise<Target> {
+    const target = await this.#target(slot, placement, onRunning);
+    return placement.batching ? batchingTarget(slot, target, placement.batching, this.#onBatch) : target;
+  }
+
+  async #target(slot: string, placement: Placement, onRunning: (running: Running) => void): Promise<Target> {
     const requested = placement.target ?? 'cpu';
     const fallBack = (reason: string): Target => {
       if ((placement.fallback ?? 'cpu') === 'none') throw new EdgeInferError('EI_TARGET_UNAVAILABLE', [requested, slot, reason]);

@@ -6,6 +6,7 @@
  * desired-state schema, settings, deploy specs and the store all take them from this file.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import type { BatchingSettings } from './batcher.js';
 import type { Feeds, ModelSignature, Outputs } from './tensor.js';
 
 export const TargetNameSchema = Type.Union([Type.Literal('cpu'), Type.Literal('gpu'), Type.Literal('fpga')]);
@@ -60,13 +61,14 @@ export const AcceleratorSchema = Type.Object(
 );
 export type AcceleratorSettings = Static<typeof AcceleratorSchema>;
 
-/** What a slot asks of the engine about where it runs. */
+/** What a slot asks of the engine about where it runs, and how (dynamic batching, batcher.ts). */
 export interface Placement {
   target?: TargetName;
   fallback?: Fallback;
   threads?: number;
   gpu?: GpuOptions;
   accelerator?: AcceleratorSettings;
+  batching?: BatchingSettings;
 }
 
 /** One model loaded on a target: the narrow lifecycle load → run → release. */

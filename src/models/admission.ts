@@ -43,7 +43,7 @@ interface Waiter {
 }
 
 export class Admission {
-  readonly #limits: AdmissionLimits;
+  #limits: AdmissionLimits;
   readonly #queue: Waiter[] = [];
   #running = 0;
   #shed = 0;
@@ -72,6 +72,12 @@ export class Admission {
     if (this.#running < this.#limits.inFlight || this.#queue.length < this.#limits.waiting) return;
     this.#shed++;
     throw new EdgeInferError('EI_OVERLOADED', [this.#limits.inFlight, this.#limits.waiting]);
+  }
+
+  /** New bounds for a slot already served (a version that batches differently); more places admit waiters at once. */
+  setLimits(limits: AdmissionLimits): void {
+    this.#limits = limits;
+    while (this.#running < limits.inFlight && this.#queue.length > 0) this.#queue.shift()!.admit();
   }
 
   counts(): AdmissionCounts {

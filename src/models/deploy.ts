@@ -85,7 +85,7 @@ export async function deployModel(spec: ModelSpec, context: DeployContext): Prom
       return loadModelVersion({ name: spec.name, version: spec.version, sha256: located.sha256, pkg, target, log });
     });
     model = loaded;
-    registry.activate(loaded);
+    registry.activate(loaded, spec.batching?.maxBatch);
     context.onSwap?.(spec.name);
     const { running } = target;
     status.updateModel(spec.name, { status: 'active', version: spec.version, target: running.target, targetReason: running.reason, sha256: located.sha256 ?? null });
@@ -109,7 +109,7 @@ export async function deployModel(spec: ModelSpec, context: DeployContext): Prom
 
 /** What the store keeps of a spec besides where its content lies. */
 function storedFields(spec: ModelSpec): Omit<StoredVersion, 'version' | 'path' | 'sha256'> {
-  const { settings, target, fallback, threads, gpu, accelerator } = spec;
-  return Object.fromEntries(Object.entries({ settings, target, fallback, threads, gpu, accelerator }).filter(([, v]) => v !== undefined));
+  const { settings, target, fallback, threads, gpu, accelerator, batching } = spec;
+  return Object.fromEntries(Object.entries({ settings, target, fallback, threads, gpu, accelerator, batching }).filter(([, v]) => v !== undefined));
 }
 

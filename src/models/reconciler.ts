@@ -135,7 +135,7 @@ function specOf(name: string, slot: unknown): ModelSpec | string {
 }
 
 function toSpec(name: string, slot: ModelSlot): ModelSpec {
-  const { version, uri, sha256, size, target, fallback, threads, gpu, accelerator, model, image, postprocess } = slot;
+  const { version, uri, sha256, size, target, fallback, threads, gpu, accelerator, batching, model, image, postprocess } = slot;
   const settings = Object.fromEntries(Object.entries({ model, image, postprocess }).filter(([, v]) => v !== undefined));
   return {
     name,
@@ -149,10 +149,11 @@ function toSpec(name: string, slot: ModelSlot): ModelSpec {
     ...(threads ? { threads } : {}),
     ...(gpu ? { gpu } : {}),
     ...(accelerator ? { accelerator } : {}),
+    ...(batching ? { batching } : {}),
   };
 }
 
 /** Two specs with the same key run the same thing: same version, same content (or place), same settings. */
 function specKey(spec: ModelSpec): string {
-  return JSON.stringify([spec.version, spec.sha256 ?? spec.uri, spec.settings ?? {}, spec.target ?? 'cpu', spec.fallback ?? 'cpu', spec.threads ?? 0, spec.gpu ?? {}, spec.accelerator ?? {}]);
+  return JSON.stringify([spec.version, spec.sha256 ?? spec.uri, spec.settings ?? {}, spec.target ?? 'cpu', spec.fallback ?? 'cpu', spec.threads ?? 0, spec.gpu ?? {}, spec.accelerator ?? {}, spec.batching ?? {}]);
 }

@@ -41,11 +41,18 @@ export class ModelRegistry {
     this.#expected.add(name);
   }
 
-  /** Makes `model` the version that answers for its slot; the previous one drains and is released. */
-  activate(model: ModelVersion): void {
+  /**
+   * Makes `model` the version that answers for its slot; the previous one drains and is released.
+   * @param maxBatch for a slot that batches: each in-flight place may hold a whole batch, so that a batch can
+   * fill while another runs (requests still waiting at the admission could not join one).
+   */
+  activate(model: ModelVersion, maxBatch = 1): void {
     const previous = this.#active.get(model.name);
     this.#active.set(model.name, { model, leases: 0, retired: false });
-    if (!this.#admissions.has(model.name)) this.#admissions.set(model.name, new Admission(this.#limits));
+    const limits = { ...this.#limits, inFlight: this.#limits.inFlight * maxBatch };
+    const admission = this.#admissions.get(model.name);
+    if (admission) admission.setLimits(limits);
+    else this.#admissions.set(model.name, new Admission(limits));
     if (previous) this.#retire(previous);
   }
 

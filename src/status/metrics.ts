@@ -18,9 +18,12 @@ export interface Metrics {
   readonly cameraFrames: client.Counter<'camera' | 'outcome'>;
   readonly authFailures: client.Counter;
   readonly hubReconnects: client.Counter<'cause'>;
+  readonly batchSize: client.Histogram<'model'>;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+/** Powers of two up to the largest `maxBatch` a slot may set. */
+const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 /** @param admission the admission figures of each served slot, read when scraped (labels only for slots that exist). */
 export function createMetrics(status: StatusStore, admission: () => Map<string, AdmissionCounts> = () => new Map()): Metrics {
@@ -75,6 +78,13 @@ export function createMetrics(status: StatusStore, admission: () => Map<string, 
     authFailures: new client.Counter({
       name: 'edge_infer_auth_failures_total',
       help: 'Requests refused for a missing or wrong scoring key',
+      registers: [registry],
+    }),
+    batchSize: new client.Histogram({
+      name: 'edge_infer_batch_size',
+      help: 'Rows stacked into each inference by dynamic batching, by model (slots with "batching" only; _count is the runs, _sum the requests\' rows)',
+      labelNames: ['model'],
+      buckets: BATCH_BUCKETS,
       registers: [registry],
     }),
     downloads: new client.Counter({

@@ -1,0 +1,228 @@
+/**
+ * Dynamic batching through the real service, with PaddleOCR's text-direction classifier (its batch, height and
+ * width dimensions are free): results through a batch are the results of the same requests run one by one, for
+ * REST, OIP (JSON and binary) and edgeHub messages stacked into the same batches; a bad request is refused alone;
+ * a swap under batched load fails nothing; a lone request is answered without waiting for company that never
+ * comes; a model with a fixed first dimension, or settings that contradict themselves, are refused clearly.
+ * That batches really formed is read from /metrics (edge_infer_batch_size).
+ */
+import test from 'ava';
+import { createLogger } from '../src/log.js';
+import { InputScorer } from '../src/hub/messages.js';
+import { BUNDLED_MODEL } from '../src/models/bundled.js';
+import type { ModelSpec } from '../src/models/deploy.js';
+import type { OutputMessage } from '../src/sources/result-message.js';
+import { ocrClassifierPath, postJson } from './support/fixtures.js';
+import { startService, type TestService } from './support/service.js';
+
+const SHAPE = [1, 3, 48, 192];
+const PER_REQUEST = SHAPE.reduce((a, b) => a * b);
+const OUTPUT = 'softmax_0.tmp_0';
+
+/**
+ * `cls` batches up to 8 and waits long for company, so that 8 requests sent together share batches even on a
+ * loaded machine; `plain` is the same model unbatched, the reference; `lone` waits for 32 that never come.
+ */
+const cls = (version: string): ModelSpec => ({ name: 'cls', version, uri: ocrClassifierPath, batching: { maxBatch: 8, maxDelayMicros: 500_000 } });
+const plain: ModelSpec = { name: 'plain', version: '1', uri: ocrClassifierPath };
+const lone: ModelSpec = { name: 'lone', version: '1', uri: ocrClassifierPath, batching: { maxBatch: 32, maxDelayMicros: 300_000, preferredBatchSizes: '16,32' } };
+
+let service: TestService;
+test.before(async () => {
+  service = await startService({ models: [cls('a'), plain, lone] });
+});
+test.after.always(() => service?.close());
+
+/** The desired state with these slots (a slot spec's placement and settings inline, as a twin gives them). */
+function desired(...specs: ModelSpec[]) {
+  return { models: Object.fromEntries(specs.map(({ name, settings, ...slot }) => [name, { ...slot, ...settings }])) };
+}
+
+/** A distinct input per seed, in steps of 1/64 so that JSON carries every value exactly. */
+function input(seed: number): number[] {
+  const data: number[] = [];
+  let state = seed;
+  for (let i = 0; i < PER_REQUEST; i++) {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    data.push(Math.round((state / 2 ** 31) * 128 - 64) / 64);
+  }
+  return data;
+}
+
+function nested(data: number[]): unknown {
+  let offset = 0;
+  const build = (depth: number): unknown =>
+    depth === SHAPE.length - 1 ? data.slice(offset, (offset += SHAPE[depth]!)) : Array.from({ length: SHAPE[depth]! }, () => build(depth + 1));
+  return build(0);
+}
+
+type Call = (model: string, data: number[]) => Promise<{ status: number; scores?: number[]; version?: string; body: unknown }>;
+
+/** POST /models/{m}/score with the Azure ML JSON body. */
+const rest: Call = async (model, data) => {
+  const response = await postJson(`${service.url}/models/${model}/score`, { data: nested(data) });
+  const body = (await response.json()) as { outputs?: Record<string, { data: number[] }> };
+  return { status: response.status, scores: body.outputs?.[OUTPUT]?.data, body };
+};
+
+function oipAnswer(response: Response, body: { model_version?: string; outputs?: Array<{ name: string; data: number[] }> }) {
+  return { status: response.status, scores: body.outputs?.find((o) => o.name === OUTPUT)?.data, version: body.model_version, body };
+}
+
+/** OIP infer with a JSON tensor. */
+const oipJson: Call = async (model, data) => {
+  const response = await postJson(`${service.url}/v2/models/${model}/infer`, { inputs: [{ name: 'x', shape: SHAPE, datatype: 'FP32', data }] });
+  return oipAnswer(response, (await response.json()) as never);
+};
+
+/** OIP infer with the binary tensor data extension (a JSON answer). */
+const oipBinary: Call = async (model, data) => {
+  const bytes = Buffer.from(new Float32Array(data).buffer);
+  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: SHAPE, datatype: 'FP32', parameters: { binary_data_size: bytes.length } }] }));
+  const response = await fetch(`${service.url}/v2/models/${model}/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+    body: new Uint8Array(Buffer.concat([header, bytes])),
+  });
+  return oipAnswer(response, (await response.json()) as never);
+};
+
+/** An edgeHub input message through the module's own intake (InputScorer), its answer as sent on `results`. */
+const message: Call = (model, data) =>
+  new Promise((resolve, reject) => {
+    const scorer = new InputScorer({
+      registry: service.registry,
+      defaultModel: () => undefined,
+      outputName: () => 'results',
+      send: async (sent: OutputMessage) => {
+        const body = JSON.parse(sent.body) as { result?: { outputs: Record<string, { data: number[] }> } };
+        resolve({ status: sent.output === 'results' ? 200 : 500, scores: body.result?.outputs[OUTPUT]?.data, body });
+      },
+      complete: async () => undefined,
+      log: createLogger('silent'),
+    });
+    scorer.take('score', { data: Buffer.from(JSON.stringify({ data: nested(data) })), messageId: 'm', contentType: 'application/json', properties: { getValue: (key) => (key === 'model' ? model : undefined) } });
+    void scorer.drain().catch(reject);
+  });
+
+/** Runs per model slot, and the rows they held, as /metrics counts them. */
+async function batches(model: string): Promise<{ runs: number; rows: number; single: number }> {
+  const text = await (await fetch(`${service.url}/metrics`)).text();
+  const figure = (pattern: string) => Number(new RegExp(`^${pattern} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  return {
+    runs: figure(`edge_infer_batch_size_count\\{model="${model}"\\}`),
+    rows: figure(`edge_infer_batch_size_sum\\{model="${model}"\\}`),
+    single: figure(`edge_infer_batch_size_bucket\\{le="1",model="${model}"\\}`),
+  };
+}
+
+/** The reference: each input alone on the unbatched slot, one after another. */
+async function oneByOne(inputs: number[][]): Promise<number[][]> {
+  const scores: number[][] = [];
+  for (const data of inputs) {
+    const answer = await oipBinary('plain', data);
+    if (answer.status !== 200 || !answer.scores) throw new Error(`the reference run answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+    scores.push(answer.scores);
+  }
+  return scores;
+}
+
+test.serial('REST, OIP JSON, OIP binary and messages sent together share batches, and each gets what it gets alone, every element', async (t) => {
+  const calls = [rest, oipJson, oipBinary, message, rest, oipJson, oipBinary, message];
+  const inputs = calls.map((_, i) => input(i + 1));
+  const reference = await oneByOne(inputs);
+  const before = await batches('cls');
+  const answers = await Promise.all(calls.map((call, i) => call('cls', inputs[i]!)));
+  const after = await batches('cls');
+  answers.forEach((answer, i) => {
+    t.is(answer.status, 200, JSON.stringify(answer.body));
+    t.deepEqual(answer.scores, reference[i], `request ${i} (${calls[i]!.name}) differs from the same input run alone`);
+  });
+  // Eight requests' rows, in fewer runs than requests: some were stacked.
+  t.is(after.rows - before.rows, 8);
+  t.true(after.runs - before.runs < 8, `8 requests ran as ${after.runs - before.runs} batches`);
+  // The reference slot does not batch: it has no batch figures at all.
+  t.is((await batches('plain')).runs, 0);
+});
+
+test.serial('a bad request among good ones is refused alone, before it joins a batch; the others are answered', async (t) => {
+  const inputs = [1, 2, 3, 4, 5, 6, 7].map((seed) => input(seed + 100));
+  const reference = await oneByOne(inputs);
+  const before = await batches('cls');
+  // A tensor of the wrong rank: the model would fail on it, and with it every request stacked beside it.
+  const bad = fetch(`${service.url}/v2/models/cls/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ inputs: [{ name: 'x', shape: [3, 48, 192], datatype: 'FP32', data: input(9).slice(0, 3 * 48 * 192) }] }),
+  });
+  const [refused, ...answers] = await Promise.all([bad, ...inputs.map((data) => oipBinary('cls', data))]);
+  t.is(refused.status, 422);
+  t.regex(((await refused.json()) as { error: string }).error, /Input "x" must have shape/);
+  answers.forEach((answer, i) => t.deepEqual(answer.scores, reference[i]));
+  const after = await batches('cls');
+  t.is(after.rows - before.rows, 7, 'the refused request never joined a batch');
+  t.true(after.runs - before.runs < 7);
+});
+
+test.serial('a swap during batched load fails nothing: every answer is right and comes from one version or the other', async (t) => {
+  const inputs = [1, 2, 3, 4].map((seed) => input(seed + 200));
+  const reference = await oneByOne(inputs);
+  const before = await batches('cls');
+  let swapping = true;
+  const versions = new Set<string>();
+  const failures: string[] = [];
+  let answered = 0;
+  const client = async (k: number) => {
+    for (let i = k; swapping; i++) {
+      const answer = await oipBinary('cls', inputs[i % inputs.length]!);
+      answered++;
+      if (answer.status !== 200) failures.push(`${answer.status} ${JSON.stringify(answer.body)}`);
+      else if (JSON.stringify(answer.scores) !== JSON.stringify(reference[i % inputs.length])) failures.push(`wrong scores from version ${answer.version}`);
+      else versions.add(answer.version!);
+    }
+  };
+  const clients = Array.from({ length: 12 }, (_, k) => client(k));
+  for (const version of ['b', 'c', 'd', 'a']) {
+    service.reconciler.apply(desired(cls(version), plain, lone));
+    await service.reconciler.settled();
+    t.is(service.registry.active('cls')?.version, version);
+  }
+  swapping = false;
+  await Promise.all(clients);
+  t.deepEqual(failures, []);
+  t.true(versions.size >= 2, `answers came from ${[...versions].join(', ')}`);
+  const after = await batches('cls');
+  t.true(after.rows - after.runs > before.rows - before.runs, `${answered} requests, ${after.runs - before.runs} runs: some were stacked`);
+});
+
+test.serial('a lone request is answered once the delay passes, not held until maxBatch fills', async (t) => {
+  const before = await batches('lone');
+  // 32 rows never come; the abort only turns a hang into a failure (the delay is 0.3 s).
+  const response = await fetch(`${service.url}/models/lone/score`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ data: nested(input(300)) }),
+    signal: AbortSignal.timeout(60_000),
+  });
+  t.is(response.status, 200);
+  const after = await batches('lone');
+  t.is(after.runs - before.runs, 1);
+  t.is(after.single - before.single, 1, 'it ran as a batch of one');
+});
+
+test.serial('batching a model whose first input dimension is fixed fails the slot with EI_BATCHING_UNSUPPORTED; contradictory settings are EI_DESIRED_INVALID', async (t) => {
+  const face: ModelSpec = { ...BUNDLED_MODEL, name: 'face', version: 'b1', batching: { maxBatch: 4, maxDelayMicros: 1000 } };
+  const wrong = { name: 'wrong', version: '1', uri: ocrClassifierPath, batching: { maxBatch: 4, maxDelayMicros: 1000, preferredBatchSizes: [2, 8] } } as ModelSpec;
+  service.reconciler.apply(desired(cls('a'), plain, lone, face, wrong));
+  await service.reconciler.settled();
+  const faceStatus = service.status.model('face');
+  t.is(faceStatus?.status, 'failed');
+  t.is(faceStatus?.error?.code, 'EI_BATCHING_UNSUPPORTED');
+  t.regex(faceStatus?.error?.message ?? '', /first dimension of input "input:0" is 1, not free/);
+  t.is(service.registry.active('face'), undefined);
+  const wrongStatus = service.status.model('wrong');
+  t.is(wrongStatus?.error?.code, 'EI_DESIRED_INVALID');
+  t.regex(wrongStatus?.error?.message ?? '', /\/models\/wrong\/batching\/preferredBatchSizes: 8 is not between 1 and maxBatch \(4\)/);
+  service.reconciler.apply(desired(cls('a'), plain, lone));
+  await service.reconciler.settled();
+});
