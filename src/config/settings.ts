@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { EdgeInferError, messageOf } from '../errors.js';
 import type { TargetName } from '../engine/target.js';
+import { DEFAULT_SCRIPT_LIMITS, type ScriptLimits } from '../engine/entry-script.js';
 import type { WorkloadIdentity } from '../server/workload-certificate.js';
 
 /** Where the REST API's certificate comes from; server/tls.ts resolves `auto`. */
@@ -54,6 +55,8 @@ export interface Settings {
   maxWaiting?: number;
   /** The ffmpeg that reads cameras: a path, or a name looked up on PATH. */
   ffmpeg: string;
+  /** Entry scripts' workers: the load deadline (import and init), the run deadline, the JavaScript heap. */
+  scriptLimits: ScriptLimits;
   /** The link to edgeHub: MQTT keep-alive (a silent connection is given up after twice this), and the full twin read that catches missed patches. */
   hub: { keepAliveSeconds: number; twinResyncSeconds: number };
 }
@@ -90,6 +93,9 @@ export const USAGE = `Usage: edge-infer [options]
   --threads N            EDGE_INFER_THREADS    ONNX Runtime intra-op threads (default: one per core)
   --max-in-flight N      EDGE_INFER_MAX_IN_FLIGHT  requests scored at once per model (default: cores / threads, at least 2)
   --max-waiting N        EDGE_INFER_MAX_WAITING    requests that may wait per model, then 503 (default: 16 x in flight)
+  --script-load-timeout S EDGE_INFER_SCRIPT_LOAD_TIMEOUT  an entry script's import and init(), seconds (default 60)
+  --script-run-timeout S EDGE_INFER_SCRIPT_RUN_TIMEOUT  an entry script's run() per request, seconds (default 30)
+  --script-memory SIZE   EDGE_INFER_SCRIPT_MEMORY  an entry script's JavaScript heap (default 256MiB)
   --ffmpeg PATH          EDGE_INFER_FFMPEG     the ffmpeg that reads cameras (default: ffmpeg on PATH)
   --hub-keepalive S      EDGE_INFER_HUB_KEEPALIVE  MQTT keep-alive to edgeHub in seconds (default 30)
   --twin-resync S        EDGE_INFER_TWIN_RESYNC    full twin read every S seconds (default 300)
@@ -160,6 +166,9 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
         'max-in-flight': { type: 'string' },
         'max-waiting': { type: 'string' },
         ffmpeg: { type: 'string' },
+        'script-load-timeout': { type: 'string' },
+        'script-run-timeout': { type: 'string' },
+        'script-memory': { type: 'string' },
         'hub-keepalive': { type: 'string' },
         'twin-resync': { type: 'string' },
         help: { type: 'boolean' },
@@ -231,11 +240,26 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
     ...(maxInFlight !== undefined ? { maxInFlight: parseInteger('--max-in-flight', maxInFlight, 1, 1024) } : {}),
     ...(maxWaiting !== undefined ? { maxWaiting: parseInteger('--max-waiting', maxWaiting, 0, 65_536) } : {}),
     ffmpeg: values.ffmpeg ?? env.EDGE_INFER_FFMPEG ?? 'ffmpeg',
+    scriptLimits: parseScriptLimits(values, env),
     hub: {
       // IoT Hub refuses keep-alives over 1177 s.
       keepAliveSeconds: parseInteger('--hub-keepalive', values['hub-keepalive'] ?? env.EDGE_INFER_HUB_KEEPALIVE ?? '30', 1, 1177),
       twinResyncSeconds: parseInteger('--twin-resync', values['twin-resync'] ?? env.EDGE_INFER_TWIN_RESYNC ?? '300', 1, 86_400),
     },
+  };
+}
+
+function parseScriptLimits(values: Record<string, unknown>, env: NodeJS.ProcessEnv): ScriptLimits {
+  const text = (flag: string, variable: string, fallback: string) => (values[flag] as string | undefined) ?? env[variable] ?? fallback;
+  const seconds = (flag: string, variable: string, fallbackMs: number) =>
+    parseInteger(`--${flag}`, text(flag, variable, String(fallbackMs / 1000)), 1, 3600) * 1000;
+  const memory = text('script-memory', 'EDGE_INFER_SCRIPT_MEMORY', `${DEFAULT_SCRIPT_LIMITS.memoryMb}MiB`);
+  const memoryMb = Math.floor(parseSize(memory) / 2 ** 20);
+  if (memoryMb < 16) throw new EdgeInferError('EI_CONFIG_INVALID', [`--script-memory must be at least 16MiB, not "${memory}"`]);
+  return {
+    loadTimeoutMs: seconds('script-load-timeout', 'EDGE_INFER_SCRIPT_LOAD_TIMEOUT', DEFAULT_SCRIPT_LIMITS.loadTimeoutMs),
+    runTimeoutMs: seconds('script-run-timeout', 'EDGE_INFER_SCRIPT_RUN_TIMEOUT', DEFAULT_SCRIPT_LIMITS.runTimeoutMs),
+    memoryMb,
   };
 }
 

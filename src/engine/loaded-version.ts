@@ -11,7 +11,7 @@ import { identityGeometry, imageToTensor, pixelsToTensor, planImageInput, type I
 import { feedsFromScoreBody } from '../pipeline/json-tensors.js';
 import { createPostprocessor, type Postprocessor } from '../pipeline/postprocess/index.js';
 import { dtypeInfo } from './dtypes.js';
-import { loadEntryScript, type EntryScript } from './entry-script.js';
+import { loadEntryScript, type EntryScript, type ScriptLimits } from './entry-script.js';
 import type { Target, TargetName } from './target.js';
 import type { Feeds, ModelSignature, Outputs } from './tensor.js';
 
@@ -58,12 +58,15 @@ export interface LoadOptions {
   /** Where the engine placed the version (Engine.place). */
   target: Target;
   log: Logger;
+  /** Deadlines and heap of an entry script's worker (entry-script.ts has the defaults). */
+  scriptLimits?: ScriptLimits;
 }
 
 export async function loadModelVersion(options: LoadOptions): Promise<ModelVersion> {
   const { name, pkg, target } = options;
   const settings = pkg.settings;
   const model = pkg.modelFile ? await target.load(pkg.modelFile) : undefined;
+  let script: EntryScript | undefined;
   try {
     const signature: ModelSignature = model?.signature ?? { inputs: [], outputs: [] };
     // An image plan is worked out once; when the model cannot take images, image requests get the reason.
@@ -109,22 +112,28 @@ export async function loadModelVersion(options: LoadOptions): Promise<ModelVersi
       return postprocess(postprocessor!, name, await infer(feeds), geometry);
     };
 
-    let script: EntryScript | undefined;
     if (pkg.scriptFile) {
-      const context = {
+      // The script runs in a worker of its own; what its ctx calls (the model, sessions on this target, the
+      // manifest's pre- and postprocessing) stays here, with the version.
+      script = await loadEntryScript({
+        modelName: name,
+        version: options.version,
+        file: pkg.scriptFile,
         dir: pkg.dir,
         settings,
-        log: options.log.child({ model: name, version: options.version, script: true }),
-        model,
-        createSession: (file: string) => target.createSession(file),
-        imageToTensor: async (image: Buffer) => (await imageFeeds(image)).feeds,
-        postprocess: postprocessor && ((outputs: Outputs) => postprocess(postprocessor, name, outputs, identityGeometry(0, 0))),
-      };
-      script = await loadEntryScript(name, pkg.scriptFile, `${name}@${options.version}`, context);
+        ...(options.scriptLimits ? { limits: options.scriptLimits } : {}),
+        log: options.log.child({ model: name, version: options.version }),
+        services: {
+          ...(model ? { model } : {}),
+          createSession: (file: string) => target.createSession(file),
+          imageToTensor: async (image: Buffer) => (await imageFeeds(image)).feeds,
+          ...(postprocessor ? { postprocess: (outputs: Outputs) => postprocess(postprocessor, name, outputs, identityGeometry(0, 0)) } : {}),
+        },
+      });
     }
     const scripted = async (request: ScoreRequest): Promise<unknown> => {
       if (request.kind === 'pixels') throw new EdgeInferError('EI_INPUT_NOT_IMAGE', [name, 'its entry script takes encoded images, not pixels']);
-      return script!.run(request.kind === 'json' ? request.body : { image: request.image, contentType: request.contentType });
+      return script!.run(request);
     };
 
     const version: ModelVersion = {
@@ -139,11 +148,15 @@ export async function loadModelVersion(options: LoadOptions): Promise<ModelVersi
       imagePlan: script ? undefined : imagePlan,
       score: script ? scripted : builtIn,
       infer,
-      release: async () => model?.release(),
+      release: async () => {
+        await script?.stop();
+        await model?.release();
+      },
     };
     await warmUp(version, options.log);
     return version;
   } catch (error) {
+    await script?.stop();
     await model?.release();
     throw error;
   }
@@ -156,6 +169,8 @@ function postprocess(postprocessor: Postprocessor, name: string, outputs: Output
     throw new EdgeInferError('EI_POSTPROCESS_FAILED', [postprocessor.kind, name, messageOf(error)], error);
   }
 }
+
+const SCRIPT_WORKER_ENDED: ReadonlySet<string> = new Set(['EI_SCRIPT_TIMEOUT', 'EI_SCRIPT_CRASHED', 'EI_SCRIPT_OUT_OF_MEMORY']);
 
 /**
  * One inference before the version takes requests, so that the first caller does not pay for lazy
@@ -176,6 +191,8 @@ async function warmUp(version: ModelVersion, log: Logger): Promise<void> {
       log.warn({ model: version.name, err: messageOf(error) }, 'warm-up with zeros did not run; add an inputSample to the package to warm it up');
       return;
     }
+    // An entry script's worker that ended says more in its own code than a warm-up failure would.
+    if (isEdgeInferError(error) && SCRIPT_WORKER_ENDED.has(error.code)) throw error;
     if (isEdgeInferError(error) && error.code === 'EI_WARMUP_FAILED') throw error;
     throw new EdgeInferError('EI_WARMUP_FAILED', [version.name, messageOf(error)], error);
   }

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import { isEdgeInferError, messageOf } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
+import type { ScriptLimits } from '../engine/entry-script.js';
 import { loadModelVersion, type ModelVersion } from '../engine/loaded-version.js';
 import type { Placement } from '../engine/target.js';
 import type { StatusStore } from '../status/store.js';
@@ -42,6 +43,8 @@ export interface DeployContext {
   onDownloaded?: (ok: boolean) => void;
   /** The most bytes an archive may expand to (setting --max-unpacked; unpack.ts has the default). */
   maxUnpackedBytes?: number;
+  /** Entry scripts' worker deadlines and heap (settings --script-*). */
+  scriptLimits?: ScriptLimits;
 }
 
 /** Never throws: the outcome is in the status store. Returns whether the version became active. */
@@ -82,7 +85,7 @@ export async function deployModel(spec: ModelSpec, context: DeployContext): Prom
     status.updateModel(spec.name, { status: 'loading' });
     const loaded = await store.pinned(located.sha256, async () => {
       const pkg = await readModelPackage(located.path, spec.settings);
-      return loadModelVersion({ name: spec.name, version: spec.version, sha256: located.sha256, pkg, target, log });
+      return loadModelVersion({ name: spec.name, version: spec.version, sha256: located.sha256, pkg, target, log, ...(context.scriptLimits ? { scriptLimits: context.scriptLimits } : {}) });
     });
     model = loaded;
     registry.activate(loaded, spec.batching?.maxBatch);
