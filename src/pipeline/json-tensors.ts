@@ -7,8 +7,12 @@ import { EdgeInferError } from '../errors.js';
 import { dtypeInfo, toJsonValues } from '../engine/dtypes.js';
 import { elementCount, type Feeds, type ModelSignature, type Outputs, type Tensor, type TensorSpec } from '../engine/tensor.js';
 import { assembleFeeds, checkDtypeAndShape } from './feeds.js';
+import { fieldOf, NumericBlock } from './numeric-block.js';
 
-/** A tensor as JSON carries it; `data` may be flat (with `shape`) or nested (shape inferred). */
+/**
+ * A tensor as JSON carries it; `data` may be flat (with `shape`) or nested (shape inferred), as plain JS
+ * values (JSON.parse) or as the block the body scanner read it into (json-scan.ts).
+ */
 export interface JsonTensor {
   dtype?: string;
   shape?: number[];
@@ -21,7 +25,10 @@ export interface JsonTensorOut {
   data: unknown[];
 }
 
-/** `{"data": ...}` (single-input models) or `{"inputs": {"name": nested | {dtype, shape, data}}}`. */
+/**
+ * `{"data": ...}` (single-input models) or `{"inputs": {"name": nested | {dtype, shape, data}}}`. Fields are
+ * read with fieldOf, so that arrays the scanner kept as blocks are never built as nested arrays.
+ */
 export function feedsFromScoreBody(modelName: string, signature: ModelSignature, body: unknown): Feeds {
   const request = body as { data?: unknown; inputs?: Record<string, unknown> } | null;
   if (request && typeof request === 'object' && 'data' in request) {
@@ -32,27 +39,32 @@ export function feedsFromScoreBody(modelName: string, signature: ModelSignature,
       ]);
     }
     const spec = signature.inputs[0]!;
-    return { [spec.name]: tensorFromJson(spec, { data: request.data }) };
+    return { [spec.name]: tensorFromJson(spec, { data: fieldOf(request, 'data') }) };
   }
   if (request && typeof request === 'object' && request.inputs && typeof request.inputs === 'object' && !Array.isArray(request.inputs)) {
-    const inputs = Object.entries(request.inputs).map(([name, value]) => ({
-      name,
-      toTensor: (spec: TensorSpec) => tensorFromJson(spec, isTensorObject(value) ? value : { data: value }),
-    }));
+    const given = request.inputs;
+    const inputs = Object.keys(given).map((name) => {
+      const value = fieldOf(given, name);
+      return {
+        name,
+        toTensor: (spec: TensorSpec) => tensorFromJson(spec, isTensorObject(value) ? { dtype: value.dtype, shape: value.shape, data: fieldOf(value, 'data') } : { data: value }),
+      };
+    });
     return assembleFeeds(modelName, signature, inputs);
   }
   throw new EdgeInferError('EI_BAD_REQUEST', ['Send {"data": <nested array>} or {"inputs": {"<input name>": <nested array> | {"dtype", "shape", "data"}}}']);
 }
 
 function isTensorObject(value: unknown): value is JsonTensor {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) && 'data' in value;
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof NumericBlock) && 'data' in value;
 }
 
 export function tensorFromJson(spec: TensorSpec, given: JsonTensor): Tensor {
   const type = spec.type;
   const info = dtypeInfo(type);
   if (!info) throw new EdgeInferError('EI_INPUT_DTYPE', [spec.name, 'a type this service can send', type]);
-  const nestedShape = inferShape(spec.name, given.data);
+  const block = given.data instanceof NumericBlock ? given.data : undefined;
+  const nestedShape = block ? [...block.shape] : inferShape(spec.name, given.data);
   const dims = given.shape ?? nestedShape;
   if (!Array.isArray(dims) || dims.some((d) => !Number.isInteger(d) || d < 0)) {
     throw new EdgeInferError('EI_BAD_REQUEST', [`Input "${spec.name}": shape must be a list of non-negative integers`]);
@@ -68,6 +80,19 @@ export function tensorFromJson(spec: TensorSpec, given: JsonTensor): Tensor {
   }
   const data = new info.array(count);
   const integer = type !== 'float32' && type !== 'float64';
+  const refuse = (value: unknown): never => {
+    throw new EdgeInferError('EI_INPUT_DTYPE', [spec.name, type, `a value ${JSON.stringify(value)}`]);
+  };
+  if (block) {
+    // The same checks as below, on values that can only be numbers.
+    const values = block.values;
+    for (let i = 0; i < count; i++) {
+      const number = values[i]!;
+      if (!Number.isFinite(number) || (integer && !Number.isInteger(number))) refuse(number);
+      data[i] = (info.bigint ? BigInt(number) : number) as never;
+    }
+    return { type, dims, data };
+  }
   let index = 0;
   const write = (value: unknown): void => {
     if (Array.isArray(value)) {
@@ -75,10 +100,8 @@ export function tensorFromJson(spec: TensorSpec, given: JsonTensor): Tensor {
       return;
     }
     const number = typeof value === 'boolean' && type === 'bool' ? Number(value) : value;
-    if (typeof number !== 'number' || !Number.isFinite(number) || (integer && !Number.isInteger(number))) {
-      throw new EdgeInferError('EI_INPUT_DTYPE', [spec.name, type, `a value ${JSON.stringify(value)}`]);
-    }
-    data[index++] = (info.bigint ? BigInt(number) : number) as never;
+    if (typeof number !== 'number' || !Number.isFinite(number) || (integer && !Number.isInteger(number))) refuse(value);
+    data[index++] = (info.bigint ? BigInt(number as number) : number) as never;
   };
   write(given.data);
   return { type, dims, data };

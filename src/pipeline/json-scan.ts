@@ -1,0 +1,310 @@
+/**
+ * Reads a JSON request body straight from its bytes, the rectangular arrays of numbers (a tensor's `data`)
+ * into one Float64Array each (see numeric-block.ts), so a 4 MB tensor costs no nested JS arrays, no boxed
+ * numbers and no copy out of them. Everything else becomes what `JSON.parse` makes of it.
+ *
+ * It only takes what it is sure to read exactly as `JSON.parse` would: on anything else (a syntax error,
+ * nesting deeper than allowed, a raw control character in a string, a `__proto__` or `constructor` key) it
+ * declines, and the caller runs its reference path (JSON.parse and its checks), which then gives the same
+ * answer and the same error as before this scanner existed.
+ */
+import { Buffer } from 'node:buffer';
+import { decimalToDouble } from './decimal.js';
+import { define, defineBlock, NumericBlock } from './numeric-block.js';
+
+/** What scanJson returns when the body is left to the reference path. */
+export const DECLINED: unique symbol = Symbol('declined');
+
+const DECLINE = new Error('declined');
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const MINUS = 0x2d;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+/** Keys the reference path refuses or treats specially (fastify's prototype-poisoning checks). */
+const GUARDED_KEYS = new Set(['__proto__', 'constructor']);
+
+/**
+ * The JSON value of `text` bytes `start` to `end`, with nested arrays of numbers inside objects as
+ * NumericBlocks; DECLINED when it leaves the text to the reference path.
+ * @param maxDepth how deep arrays and objects may nest (deeper: declined, for the reference path to refuse)
+ */
+export function scanJson(text: Buffer, start: number, end: number, maxDepth: number): unknown {
+  try {
+    return new Scanner(text.subarray(start, end), maxDepth).document();
+  } catch (error) {
+    if (error === DECLINE) return DECLINED;
+    throw error;
+  }
+}
+
+class Scanner {
+  readonly #text: Buffer;
+  readonly #end: number;
+  readonly #maxDepth: number;
+  #pos = 0;
+  /** The numbers of the arrays being read, blocks after one another. */
+  #values: Float64Array;
+  #count = 0;
+
+  constructor(text: Buffer, maxDepth: number) {
+    this.#text = text;
+    this.#end = text.length;
+    this.#maxDepth = maxDepth;
+    // Tensor JSON spends about 20 bytes a number: room for most bodies without growing.
+    this.#values = new Float64Array(Math.max(1024, text.length >> 4));
+  }
+
+  document(): unknown {
+    this.#pos = this.#space(0);
+    let value = this.#value(1);
+    if (this.#space(this.#pos) !== this.#end) throw DECLINE;
+    if (value instanceof NumericBlock) value = value.toNested();
+    return value;
+  }
+
+  /** The value at the cursor; `depth` is the depth an array or object starting here has. */
+  #value(depth: number): unknown {
+    const c = this.#text[this.#pos];
+    if (c === OPEN_OBJECT) return this.#object(depth);
+    if (c === OPEN_ARRAY) return this.#array(depth);
+    if (c === QUOTE) return this.#string();
+    if (c === MINUS || (c !== undefined && c >= ZERO && c <= NINE)) {
+      if (!this.#number()) throw DECLINE;
+      return this.#values[--this.#count];
+    }
+    if (this.#literal('true')) return true;
+    if (this.#literal('false')) return false;
+    if (this.#literal('null')) return null;
+    throw DECLINE;
+  }
+
+  #object(depth: number): Record<string, unknown> {
+    if (depth > this.#maxDepth) throw DECLINE;
+    const object: Record<string, unknown> = {};
+    let p = this.#space(this.#pos + 1);
+    if (this.#text[p] === CLOSE_OBJECT) {
+      this.#pos = p + 1;
+      return object;
+    }
+    for (;;) {
+      if (this.#text[p] !== QUOTE) throw DECLINE;
+      this.#pos = p;
+      const key = this.#string();
+      if (GUARDED_KEYS.has(key)) throw DECLINE;
+      p = this.#space(this.#pos);
+      if (this.#text[p] !== COLON) throw DECLINE;
+      this.#pos = this.#space(p + 1);
+      const value = this.#value(depth + 1);
+      if (value instanceof NumericBlock) defineBlock(object, key, value);
+      else define(object, key, value);
+      p = this.#space(this.#pos);
+      const c = this.#text[p];
+      if (c === CLOSE_OBJECT) {
+        this.#pos = p + 1;
+        return object;
+      }
+      if (c !== COMMA) throw DECLINE;
+      p = this.#space(p + 1);
+    }
+  }
+
+  /** A rectangular array of numbers as a block when it is one, else the plain array. */
+  #array(depth: number): unknown {
+    if (depth > this.#maxDepth) throw DECLINE;
+    const start = this.#pos;
+    const first = this.#count;
+    let rank = 0;
+    for (let p = start; this.#text[p] === OPEN_ARRAY; p = this.#space(p + 1)) rank++;
+    if (depth + rank - 1 > this.#maxDepth) throw DECLINE;
+    const shape = new Array<number>(rank).fill(-1);
+    if (this.#rows(0, shape)) return new NumericBlock(shape, this.#values.subarray(first, this.#count));
+    this.#pos = start;
+    this.#count = first;
+    return this.#plainArray(depth);
+  }
+
+  /**
+   * One array at `level` of a block whose rank is `shape.length`; false as soon as it is not rectangular or
+   * holds anything but numbers (the cursor is then anywhere).
+   */
+  #rows(level: number, shape: number[]): boolean {
+    const text = this.#text;
+    let p = this.#space(this.#pos + 1);
+    let length = 0;
+    if (text[p] === CLOSE_ARRAY) p++;
+    else {
+      const leaf = level === shape.length - 1;
+      for (;;) {
+        this.#pos = p;
+        if (leaf) {
+          if (!this.#number()) return false;
+        } else if (text[p] !== OPEN_ARRAY || !this.#rows(level + 1, shape)) return false;
+        length++;
+        p = this.#space(this.#pos);
+        const c = text[p];
+        if (c === CLOSE_ARRAY) {
+          p++;
+          break;
+        }
+        if (c !== COMMA) return false;
+        p = this.#space(p + 1);
+      }
+    }
+    this.#pos = p;
+    if (shape[level] === -1) shape[level] = length;
+    return shape[level] === length;
+  }
+
+  #plainArray(depth: number): unknown[] {
+    const array: unknown[] = [];
+    let p = this.#space(this.#pos + 1);
+    if (this.#text[p] === CLOSE_ARRAY) {
+      this.#pos = p + 1;
+      return array;
+    }
+    for (;;) {
+      this.#pos = p;
+      const first = this.#count;
+      const value = this.#value(depth + 1);
+      if (value instanceof NumericBlock) {
+        array.push(value.toNested());
+        this.#count = first;
+      } else array.push(value);
+      p = this.#space(this.#pos);
+      const c = this.#text[p];
+      if (c === CLOSE_ARRAY) {
+        this.#pos = p + 1;
+        return array;
+      }
+      if (c !== COMMA) throw DECLINE;
+      p = this.#space(p + 1);
+    }
+  }
+
+  #grow(): void {
+    const values = new Float64Array(this.#values.length * 2);
+    values.set(this.#values);
+    this.#values = values;
+  }
+
+  /** The string at the cursor (on its opening quote). */
+  #string(): string {
+    const text = this.#text;
+    const start = this.#pos + 1;
+    let escaped = false;
+    let p = start;
+    for (;;) {
+      if (p >= this.#end) throw DECLINE;
+      const c = text[p]!;
+      if (c === QUOTE) break;
+      if (c === BACKSLASH) {
+        escaped = true;
+        p += 2;
+        continue;
+      }
+      if (c < 0x20) throw DECLINE;
+      p++;
+    }
+    this.#pos = p + 1;
+    if (!escaped) return text.toString('utf8', start, p);
+    try {
+      return JSON.parse(text.toString('utf8', start - 1, p + 1)) as string;
+    } catch {
+      throw DECLINE;
+    }
+  }
+
+  /**
+   * Appends the number at the cursor to the values, moving past it; false (cursor anywhere) when no JSON
+   * number starts there. (Appending rather than returning it: this function is too big to inline, and a
+   * double returned from a call is a heap allocation.)
+   */
+  #number(): boolean {
+    const text = this.#text;
+    const start = this.#pos;
+    let p = start;
+    let c = text[p];
+    const negative = c === MINUS;
+    if (negative) c = text[++p];
+    // The significant digits: the first 15 in `high` (exact in a double), the next 4 in `low`; with more,
+    // Number() reads the text.
+    let high = 0;
+    let low = 0;
+    let lowDigits = 0;
+    let significant = 0;
+    let exponent = 0;
+    if (c === ZERO) c = text[++p];
+    else if (c !== undefined && c > ZERO && c <= NINE) {
+      do {
+        if (significant < 15) high = high * 10 + (c - ZERO);
+        else if (significant < 19) {
+          low = low * 10 + (c - ZERO);
+          lowDigits++;
+        }
+        significant++;
+        c = text[++p];
+      } while (c !== undefined && c >= ZERO && c <= NINE);
+    } else return false;
+    if (c === DOT) {
+      c = text[++p];
+      if (c === undefined || c < ZERO || c > NINE) return false;
+      do {
+        // Zeros before the first significant digit only move the exponent.
+        if (significant > 0 || c !== ZERO) {
+          if (significant < 15) high = high * 10 + (c - ZERO);
+          else if (significant < 19) {
+            low = low * 10 + (c - ZERO);
+            lowDigits++;
+          }
+          significant++;
+        }
+        exponent--;
+        c = text[++p];
+      } while (c !== undefined && c >= ZERO && c <= NINE);
+    }
+    if (c === 0x65 || c === 0x45) {
+      c = text[++p];
+      let sign = 1;
+      if (c === 0x2b || c === MINUS) {
+        sign = c === MINUS ? -1 : 1;
+        c = text[++p];
+      }
+      if (c === undefined || c < ZERO || c > NINE) return false;
+      let written = 0;
+      do {
+        // Past a million the value is 0 or Infinity whatever the digits; Number() below says which.
+        if (written < 1e6) written = written * 10 + (c - ZERO);
+        c = text[++p];
+      } while (c !== undefined && c >= ZERO && c <= NINE);
+      exponent += sign * written;
+    }
+    this.#pos = p;
+    let value = significant > 19 ? NaN : decimalToDouble(high, low, lowDigits, exponent);
+    if (Number.isNaN(value)) value = Number(text.toString('latin1', start + (negative ? 1 : 0), p));
+    if (this.#count === this.#values.length) this.#grow();
+    this.#values[this.#count++] = negative ? -value : value;
+    return true;
+  }
+
+  #literal(word: string): boolean {
+    const p = this.#pos;
+    for (let i = 0; i < word.length; i++) if (this.#text[p + i] !== word.charCodeAt(i)) return false;
+    this.#pos = p + word.length;
+    return true;
+  }
+
+  #space(from: number): number {
+    let p = from;
+    for (let c = this.#text[p]; c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = this.#text[++p]);
+    return p;
+  }
+}
