@@ -24,6 +24,7 @@ import { watchKeysFile } from './server/keys-file.js';
 import { CameraManager, type CameraManagerContext } from './sources/cameras.js';
 import type { OutputMessage } from './sources/result-message.js';
 import { createMetrics, type Metrics } from './status/metrics.js';
+import { RecentResults } from './status/recent-results.js';
 import { StatusStore } from './status/store.js';
 import { SERVICE_VERSION } from './version.js';
 
@@ -74,10 +75,12 @@ export async function createService(settings: Settings, log: Logger, wiring: Ser
   });
   await engine.probe();
   const derived = defaultAdmissionLimits(settings.threads);
-  const registry = new ModelRegistry((model, error) => log.warn({ model: model.name, version: model.version, err: error }, 'releasing a version failed'), {
-    inFlight: settings.maxInFlight ?? derived.inFlight,
-    waiting: settings.maxWaiting ?? derived.waiting,
-  });
+  const recent = new RecentResults();
+  const registry = new ModelRegistry(
+    (model, error) => log.warn({ model: model.name, version: model.version, err: error }, 'releasing a version failed'),
+    { inFlight: settings.maxInFlight ?? derived.inFlight, waiting: settings.maxWaiting ?? derived.waiting },
+    (outcome) => recent.record(outcome),
+  );
   const metrics = createMetrics(status, () => registry.admissionCounts());
   const store = new ModelStore(settings.store, settings.keepVersions);
   await mkdir(settings.store, { recursive: true });
@@ -119,6 +122,7 @@ export async function createService(settings: Settings, log: Logger, wiring: Ser
     defaultModel: () => reconciler.defaultModel(),
     activate: (name, version) => reconciler.activate(name, version),
     storedVersions: (name) => store.versions(name).map((v) => v.version),
+    recent,
     cameras,
     keys,
     maxBody: settings.maxBody,

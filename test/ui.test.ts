@@ -2,8 +2,9 @@
  * The LAN status page in a real browser (playwright-core driving Debian's chromium) against the real program:
  * the test edgeHub gives it its twin (a model and an HTTP camera) and its keys come from the environment. The
  * page must refuse a wrong key, show what runs, follow a twin-driven swap without a reload, roll back from its
- * own button, show the camera's scored frame with its boxes, score a dropped photo and draw its faces, and
- * show the hub going away. A second test checks the open endpoint and the routes' keys on the in-process service.
+ * own button, show the camera's scored frame with its boxes, score a dropped photo and draw its faces, list
+ * recent results and errors, chart the request rate, show the load time, and show the hub going away. The other
+ * tests check the open endpoint, the routes' keys and what the live stream carries on the in-process service.
  */
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,8 +13,10 @@ import test from 'ava';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { BUNDLED_MODEL } from '../src/models/bundled.js';
+import type { RecentEntry } from '../src/status/recent-results.js';
+import type { RateSeries } from '../src/status/request-rates.js';
 import { EdgeHub } from './support/edgehub.js';
-import { FACES, photo } from './support/fixtures.js';
+import { FACES, photo, postImage } from './support/fixtures.js';
 import { startHttpCamera } from './support/http-camera.js';
 import { makeCertificate } from './support/network.js';
 import { startProgram } from './support/program.js';
@@ -30,6 +33,13 @@ function launch(): Promise<Browser> {
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
   });
+}
+
+/** Where `value` holds an array (a twin cannot hold one). */
+function arrayPaths(value: unknown, at = '$'): string[] {
+  if (Array.isArray(value)) return [at];
+  if (typeof value !== 'object' || value === null) return [];
+  return Object.entries(value).flatMap(([key, inner]) => arrayPaths(inner, `${at}.${key}`));
 }
 
 /** The box colour the module and the page draw with (#00e676), with room for JPEG's rounding. */
@@ -75,7 +85,7 @@ test('the status page against the real program and its hub: keys, live swap, rol
   });
   const status = async () =>
     (await (await fetch(`${program.url}/status`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as {
-      models: Record<string, { version: string | null; status: string }>;
+      models: Record<string, { version: string | null; status: string; loadMs: number | null }>;
     };
   const browser = await launch();
   t.teardown(async () => {
@@ -153,6 +163,34 @@ test('the status page against the real program and its hub: keys, live swap, rol
   );
   t.deepEqual(edges, [true, true, true], 'a green left edge at each face');
 
+  // Recent results: the photo just scored and a request that fails, each with its model and version (camera
+  // frames are listed too), newest first.
+  const refused = await fetch(`${program.url}/score`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'image/jpeg' }, body: 'not a picture' });
+  const { error } = (await refused.json()) as { error: { code: string } };
+  const cells = async (selector: string) => {
+    await page.locator(selector).first().waitFor();
+    return page.locator(selector).first().locator('td').allTextContents();
+  };
+  const [, source, name, version, latency, summary] = await cells('#recent-rows tr[data-kind="result"][data-source="rest"]');
+  t.deepEqual([source, name, version, summary], ['rest', 'face', '1', '3 faces']);
+  t.regex(latency ?? '', /^\d+(\.\d)? ms$/);
+  const failed = await cells('#recent-rows tr[data-kind="error"][data-source="rest"]');
+  t.deepEqual(failed.slice(2, 4), ['face', '1']);
+  t.true(failed[5]?.startsWith(`${error.code}: `), `the error row says ${failed[5]}, the answer was ${refused.status} ${error.code}`);
+  t.regex((await cells('#recent-rows tr[data-kind="result"][data-source="camera"]'))[5] ?? '', /^\d+ faces?$/);
+
+  // The chart samples the two requests above (every 5 s); the card shows the active version's load time.
+  const chart = model.locator('svg[data-peak]:not([data-peak="0"])');
+  await chart.waitFor({ timeout: 20_000 });
+  t.true(Number(await chart.getAttribute('data-samples')) >= 1);
+  t.regex((await chart.locator('path.rate').getAttribute('d')) ?? '', /^M[\d.]+ [\d.]+/);
+  const loadMs = (await status()).models.face?.loadMs;
+  t.true(typeof loadMs === 'number' && loadMs > 0, `loadMs ${loadMs}`);
+  t.regex((await model.locator('dt:text-is("Load time") + dd').textContent()) ?? '', /^\d+ ms$|^\d+\.\d s$/);
+  // The reported properties carry it too, and the twin holds no arrays (it cannot).
+  await until(() => typeof (hub.reported as { models?: Record<string, { loadMs?: unknown }> }).models?.face?.loadMs === 'number', 'loadMs reported');
+  t.deepEqual(arrayPaths(hub.reported), []);
+
   await mkdir(new URL('.', SCREENSHOT), { recursive: true });
   await page.screenshot({ path: SCREENSHOT.pathname, fullPage: true });
 
@@ -187,6 +225,31 @@ test('without keys the page says the endpoint is open, on a phone-sized screen',
   t.true(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
 });
 
+/** Reads a `/ui/events` stream: `until` hands each event of one kind over until the check says enough. */
+async function openEvents(url: string) {
+  const events = await fetch(`${url}/ui/events`, { headers: { authorization: `Bearer ${KEY}` } });
+  const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = '';
+  return {
+    response: events,
+    close: () => reader.cancel(),
+    async until<T>(kind: string, done: (data: T) => boolean): Promise<T[]> {
+      const received: T[] = [];
+      for (;;) {
+        let end: number;
+        while ((end = text.indexOf('\n\n')) >= 0) {
+          const event = /^event: (\w+)\ndata: (.*)$/m.exec(text.slice(0, end));
+          text = text.slice(end + 2);
+          if (event?.[1] !== kind) continue;
+          received.push(JSON.parse(event[2]!) as T);
+          if (done(received.at(-1)!)) return received;
+        }
+        text += (await reader.read()).value ?? '';
+      }
+    },
+  };
+}
+
 test('with keys, the page and its scripts load without one; the live stream needs one and carries the status and stored versions', async (t) => {
   const service = await startService({ keys: [KEY] });
   t.teardown(() => service.close());
@@ -195,38 +258,63 @@ test('with keys, the page and its scripts load without one; the live stream need
   t.is((await fetch(`${service.url}/ui/assets/..%2Fserver%2Fapp.js`)).status, 404);
   t.is((await fetch(`${service.url}/ui/events`)).status, 401);
   t.is((await fetch(`${service.url}/ui/events`, { headers: { authorization: 'Bearer wrong' } })).status, 401);
-  const events = await fetch(`${service.url}/ui/events`, { headers: { authorization: `Bearer ${KEY}` } });
-  t.is(events.status, 200);
-  t.regex(events.headers.get('content-type') ?? '', /^text\/event-stream/);
-  const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const events = await openEvents(service.url);
+  t.is(events.response.status, 200);
+  t.regex(events.response.headers.get('content-type') ?? '', /^text\/event-stream/);
   type Event = { status: { models: Record<string, { status: string; version: string | null }> }; stored: Record<string, string[]> };
-  let text = '';
-  const received: Event[] = [];
-  const readUntil = async (done: (event: Event) => boolean) => {
-    for (;;) {
-      let end: number;
-      while ((end = text.indexOf('\n\n')) >= 0) {
-        const data = /^event: status\ndata: (.*)$/m.exec(text.slice(0, end));
-        text = text.slice(end + 2);
-        if (data) received.push(JSON.parse(data[1]!) as Event);
-        if (data && done(received.at(-1)!)) return;
-      }
-      text += (await reader.read()).value ?? '';
-    }
-  };
-  await readUntil(() => true);
-  t.is(received[0]!.status.models.face?.status, 'active');
-  t.deepEqual(received[0]!.stored.face, [BUNDLED_MODEL.version]);
+  const [first] = await events.until<Event>('status', () => true);
+  t.is(first!.status.models.face?.status, 'active');
+  t.deepEqual(first!.stored.face, [BUNDLED_MODEL.version]);
 
   // A swap changes the store several times in a burst (pending, target, loading, active): the stream
   // coalesces them into fewer events, and the last one shows the new version active.
   let changes = 0;
   service.status.on('change', () => changes++);
   t.true(await service.deploy({ ...BUNDLED_MODEL, version: 'swapped' }));
-  await readUntil((event) => event.status.models.face?.version === 'swapped');
-  await reader.cancel();
-  const during = received.length - 1;
-  t.true(during >= 1 && during < changes, `${during} events for ${changes} changes`);
-  t.is(received.at(-1)!.status.models.face?.status, 'active');
-  t.log(`${during} events for ${changes} store changes during a swap`);
+  const during = await events.until<Event>('status', (event) => event.status.models.face?.version === 'swapped');
+  await events.close();
+  t.true(during.length >= 1 && during.length < changes, `${during.length} events for ${changes} changes`);
+  t.is(during.at(-1)!.status.models.face?.status, 'active');
+  t.log(`${during.length} events for ${changes} store changes during a swap`);
+});
+
+test('the live stream lists recent results and errors, at most 5 a second per model with a count of the rest, and samples request rates', async (t) => {
+  const service = await startService({ keys: [KEY] });
+  t.teardown(() => service.close());
+  const events = await openEvents(service.url);
+  t.teardown(() => events.close());
+  type Entry = RecentEntry;
+  const [kept] = await events.until<Entry[]>('recent', () => true);
+  t.true(Array.isArray(kept));
+  const [series] = await events.until<RateSeries>('rates', () => true);
+  t.like(series, { intervalMs: 5000, slots: 60 });
+
+  // 20 calls at once through the registry, as every source makes them (the work stands in for a model's
+  // score, so that all 20 end within the same second), and one to a slot that does not exist.
+  const calls = Array.from({ length: 20 }, () => service.registry.use('method', 'face', undefined, async (model) => ({ result: { detections: [] }, model })));
+  await Promise.all(calls);
+  await t.throwsAsync(service.registry.use('rest', 'nope', undefined, async () => undefined), { code: 'EI_MODEL_NOT_FOUND' });
+  const entries = (await events.until<Entry[]>('results', (batch) => batch.some((entry) => entry.kind === 'skipped'))).flat();
+  const listed = entries.filter((entry) => entry.kind === 'result' && entry.model === 'face');
+  t.is(listed.length, 5);
+  t.like(listed[0], { source: 'method', version: BUNDLED_MODEL.version, summary: 'no faces' });
+  t.like(
+    entries.find((entry) => entry.kind === 'skipped'),
+    { model: 'face', count: 15 },
+  );
+  t.like(
+    entries.find((entry) => entry.kind === 'error'),
+    { source: 'rest', model: 'nope', version: null, error: { code: 'EI_MODEL_NOT_FOUND' } },
+  );
+  t.true(entries.every((entry, i) => i === 0 || entry.id > entries[i - 1]!.id), 'ids grow');
+
+  // Real requests over HTTP show in the samples of the request histogram (the calls above are not HTTP
+  // requests), with their mean latency.
+  const picture = await sharp(await photo(3)).resize(320).jpeg().toBuffer();
+  for (let i = 0; i < 3; i++) t.is((await postImage(`${service.url}/score`, picture, 'image/jpeg', { authorization: `Bearer ${KEY}` })).status, 200);
+  const counted = (next: RateSeries) => next.samples.reduce((sum, sample) => sum + ((sample.models.face?.perSecond ?? 0) * next.intervalMs) / 1000, 0);
+  const [last] = (await events.until<RateSeries>('rates', (next) => Math.round(counted(next)) >= 3)).slice(-1);
+  t.is(Math.round(counted(last!)), 3);
+  const latencies = last!.samples.flatMap((sample) => sample.models.face?.meanMs ?? []);
+  t.true(latencies.length > 0 && latencies.every((ms) => ms > 0), `mean latencies ${latencies.join(', ')} ms`);
 });

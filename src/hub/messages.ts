@@ -70,7 +70,7 @@ export class InputScorer {
     const started = performance.now();
     const name = message.properties.getValue('model') ?? this.#options.defaultModel();
     try {
-      const { result, model } = await scoreOn(this.#options.registry, name, toRequest(message));
+      const { result, model } = await scoreOn(this.#options.registry, 'message', name, toRequest(message));
       await this.#answer(message, started, { name: model.name, version: model.version }, undefined, result);
     } catch (error) {
       await this.#answer(message, started, name ? { name, version: this.#options.registry.active(name)?.version } : undefined, error);

@@ -28,7 +28,7 @@ const METHODS: Record<string, Method> = {
     const request = (payload ?? {}) as { model?: unknown };
     const name = typeof request.model === 'string' ? request.model : defaultModel();
     const { model: _ignored, ...body } = request;
-    const { result, model } = await scoreOn(registry, name, { kind: 'json', body });
+    const { result, model } = await scoreOn(registry, 'method', name, { kind: 'json', body });
     return { model: model.name, version: model.version, result };
   },
 

@@ -22,6 +22,12 @@ export interface Lease {
 
 export type ReleaseErrorHandler = (model: ModelVersion, error: unknown) => void;
 
+/** Who asked for a scoring call (the status page's recent results name it). */
+export type ScoreSource = 'rest' | 'oip' | 'message' | 'method' | 'camera';
+
+/** How one call to `use` ended: what its work returned, or why it failed (refused, not found, or thrown by the work). */
+export type UseOutcome = { source: ScoreSource; name: string | undefined; model: ModelVersion | undefined; ms: number } & ({ value: unknown } | { error: unknown });
+
 export class ModelRegistry {
   readonly #active = new Map<string, Held>();
   /** Slots that are being loaded: they answer "not ready" (503) rather than "not found" (404). */
@@ -30,10 +36,13 @@ export class ModelRegistry {
   readonly #admissions = new Map<string, Admission>();
   readonly #limits: AdmissionLimits;
   readonly #onReleaseError: ReleaseErrorHandler;
+  readonly #onUsed: ((outcome: UseOutcome) => void) | undefined;
 
-  constructor(onReleaseError: ReleaseErrorHandler, limits: AdmissionLimits = defaultAdmissionLimits()) {
+  /** @param onUsed told of every scoring call as it ends (`model` is the version that ran, if it ran). */
+  constructor(onReleaseError: ReleaseErrorHandler, limits: AdmissionLimits = defaultAdmissionLimits(), onUsed?: (outcome: UseOutcome) => void) {
     this.#onReleaseError = onReleaseError;
     this.#limits = limits;
+    this.#onUsed = onUsed;
   }
 
   /** Declares a slot whose first version is on its way. */
@@ -102,18 +111,30 @@ export class ModelRegistry {
   /**
    * Runs `work` on the active version of `name` under a lease, once the slot's admission lets it in (refused
    * at once past the bound; never run if `signal` aborts while it waits). The lease is taken when the turn
-   * comes, so a request that waited through a swap runs on the new version, and the old one drains.
+   * comes, so a request that waited through a swap runs on the new version, and the old one drains. `source`
+   * says who asked: the outcome goes to `onUsed` with it.
    */
-  async use<T>(name: string | undefined, version: string | undefined, work: (model: ModelVersion) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    this.#served(name, version);
-    return this.#admissions.get(name!)!.run(async () => {
-      const lease = this.acquire(name, version);
-      try {
-        return await work(lease.model);
-      } finally {
-        lease.release();
-      }
-    }, signal);
+  async use<T>(source: ScoreSource, name: string | undefined, version: string | undefined, work: (model: ModelVersion) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const started = performance.now();
+    let ran: ModelVersion | undefined;
+    const ended = (outcome: { value: T } | { error: unknown }) => this.#onUsed?.({ source, name, model: ran, ms: performance.now() - started, ...outcome });
+    try {
+      this.#served(name, version);
+      const value = await this.#admissions.get(name!)!.run(async () => {
+        const lease = this.acquire(name, version);
+        ran = lease.model;
+        try {
+          return await work(lease.model);
+        } finally {
+          lease.release();
+        }
+      }, signal);
+      ended({ value });
+      return value;
+    } catch (error) {
+      ended({ error });
+      throw error;
+    }
   }
 
   /** Throws EI_OVERLOADED when `name`'s admission has no place now (nothing for a slot not served: `use` says why). */

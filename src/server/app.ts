@@ -7,6 +7,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { ModelRegistry } from '../models/registry.js';
 import type { Metrics } from '../status/metrics.js';
+import type { RecentResults } from '../status/recent-results.js';
 import type { StatusStore } from '../status/store.js';
 import { installKeyAuth, type KeyRing } from './auth.js';
 import { errorHandlingOptions, installErrorHandling } from './http-errors.js';
@@ -42,6 +43,8 @@ export interface ServiceOptions {
   cameras?: CameraFrames;
   /** The versions the model store keeps for a model, newest first (the status page's rollback buttons). */
   storedVersions?: (name: string) => string[];
+  /** Recent scoring results and errors, every source (the status page's list). */
+  recent?: RecentResults;
 }
 
 declare module 'fastify' {

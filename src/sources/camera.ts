@@ -190,7 +190,7 @@ export class Camera {
   async #score(arrival: Arrival): Promise<void> {
     const name = this.#modelName;
     try {
-      const scored = await this.#context.registry.use(name, undefined, async (model) => {
+      const scored = await this.#context.registry.use('camera', name, undefined, async (model) => {
         const request = requestFor(arrival.frame, model);
         return request && { result: await model.score(request), model };
       });

@@ -22,6 +22,8 @@ export interface ModelStatus {
   since: string;
   /** Download progress from 0 to 1 while `status` is downloading, in steps of a tenth; null otherwise. */
   progress: number | null;
+  /** How long `version` took to load (read, place on its target, warm up), in ms: from `loading` to `active`. */
+  loadMs: number | null;
   error: { code: string; message: string } | null;
 }
 
@@ -82,6 +84,8 @@ export interface StatusSnapshot {
 export class StatusStore extends EventEmitter<{ change: [] }> {
   readonly #runtime: RuntimeStatus;
   readonly #models = new Map<string, ModelStatus>();
+  /** When each slot last entered `loading` (monotonic clock), to time the load that ends in `active`. */
+  readonly #loadingSince = new Map<string, number>();
   readonly #cameras = new Map<string, CameraStatus>();
   readonly #requests = new Map<string, RequestCounters>();
   #desired: StatusSnapshot['desired'] = { source: 'none', error: null };
@@ -92,8 +96,11 @@ export class StatusStore extends EventEmitter<{ change: [] }> {
   }
 
   /** Merges `patch` into a model's status; `since` moves only when `status` changes. */
-  updateModel(name: string, patch: Partial<Omit<ModelStatus, 'since'>>): void {
+  updateModel(name: string, patch: Partial<Omit<ModelStatus, 'since' | 'loadMs'>>): void {
     const current = this.#models.get(name);
+    // A load is timed where the states change: from entering `loading` to entering `active` (deploy.ts's steps).
+    if (patch.status === 'loading' && current?.status !== 'loading') this.#loadingSince.set(name, performance.now());
+    const loadingSince = current?.status === 'loading' && patch.status === 'active' ? this.#loadingSince.get(name) : undefined;
     const next: ModelStatus = {
       status: 'pending',
       version: null,
@@ -104,8 +111,10 @@ export class StatusStore extends EventEmitter<{ change: [] }> {
       sha256: null,
       error: null,
       progress: null,
+      loadMs: null,
       ...current,
       ...patch,
+      ...(loadingSince !== undefined ? { loadMs: Math.round(performance.now() - loadingSince) } : {}),
       since: current && (patch.status === undefined || patch.status === current.status) ? current.since : new Date().toISOString(),
     };
     this.#models.set(name, next);
@@ -141,6 +150,7 @@ export class StatusStore extends EventEmitter<{ change: [] }> {
   }
 
   removeModel(name: string): void {
+    this.#loadingSince.delete(name);
     if (this.#models.delete(name)) this.emit('change');
   }
 

@@ -1,12 +1,13 @@
 /**
  * The status page's entry: asks for the key when the module has keys (checked against `/status`), says so when
- * it has none, then follows `/ui/events` and redraws from each status event. A lost stream is reopened.
+ * it has none, then follows `/ui/events` and redraws from its events. A lost stream is reopened.
  */
 import { forgetKey, readEvents, request, saveKey, savedKey, type StatusEvent } from './api.js';
 import { renderCameras, startFrameRefresh } from './cameras.js';
 import { byId } from './dom.js';
 import { renderHub } from './hub.js';
-import { renderModels } from './models.js';
+import { renderModels, renderRates } from './models.js';
+import { addRecent, replaceRecent } from './recent.js';
 import { startTryIt } from './try-it.js';
 
 const RECONNECT_MS = 2000;
@@ -24,10 +25,18 @@ async function follow(): Promise<void> {
     const controller = new AbortController();
     try {
       stream.textContent = 'Live';
-      await readEvents((event) => {
-        stream.textContent = 'Live';
-        render(event);
-      }, controller.signal);
+      await readEvents(
+        {
+          status: (event) => {
+            stream.textContent = 'Live';
+            render(event);
+          },
+          recent: replaceRecent,
+          results: addRecent,
+          rates: renderRates,
+        },
+        controller.signal,
+      );
       stream.textContent = 'The module closed the live stream; reconnecting…';
     } catch (error) {
       if ((error as Error).message === '401') return showLogin('The key is no longer accepted.');

@@ -1,9 +1,12 @@
 /**
- * One card per model slot: status, the version answering, target, error, download progress, and the stored
- * versions with an `activate` button each (POST /models/{name}/activate, the rollback).
+ * One card per model slot: status, the version answering and its load time, target, error, download progress,
+ * the request rate and latency chart, and the stored versions with an `activate` button each
+ * (POST /models/{name}/activate, the rollback).
  */
+import type { RateSeries } from '../status/request-rates.js';
 import type { ModelStatus } from '../status/store.js';
 import { problemOf, request, type StatusEvent } from './api.js';
+import { RateChart } from './chart.js';
 import { byId, element, Facts, setBadge, titledCard, when } from './dom.js';
 
 interface Card {
@@ -11,6 +14,7 @@ interface Card {
   badge: HTMLElement;
   facts: Facts;
   progress: HTMLProgressElement;
+  chart: RateChart;
   versions: HTMLUListElement;
   /** What the versions list shows now, to rebuild it only when it changes (keeps keyboard focus). */
   shown: string;
@@ -19,6 +23,8 @@ interface Card {
 
 const cards = new Map<string, Card>();
 const container = byId('models');
+/** The last series, for a card that appears after it came. */
+let lastRates: RateSeries | undefined;
 
 export function renderModels(event: StatusEvent): void {
   const { models } = event.status;
@@ -35,6 +41,7 @@ export function renderModels(event: StatusEvent): void {
     card.node.dataset.status = model.status;
     card.node.dataset.version = model.version ?? '';
     card.facts.set('Active version', model.version ?? 'none');
+    card.facts.set('Load time', model.loadMs === null ? '—' : model.loadMs < 1000 ? `${model.loadMs} ms` : `${(model.loadMs / 1000).toFixed(1)} s`);
     card.facts.set('Desired version', model.desiredVersion ?? '—');
     card.facts.set('Target', targetText(model));
     card.facts.set('Since', when(model.since));
@@ -43,6 +50,11 @@ export function renderModels(event: StatusEvent): void {
     card.progress.value = model.progress ?? 0;
     renderVersions(name, card, model, event.stored[name] ?? []);
   }
+}
+
+export function renderRates(series: RateSeries): void {
+  lastRates = series;
+  for (const card of cards.values()) card.chart.draw(series);
 }
 
 function targetText(model: ModelStatus): string {
@@ -64,9 +76,11 @@ function createCard(name: string): Card {
   versions.setAttribute('aria-label', `${name} stored versions`);
   const message = element('p', 'line');
   message.setAttribute('role', 'status');
-  node.append(title, facts.node, progressLine, element('p', 'muted', 'Stored versions (activate one to roll back):'), versions, message);
+  const chart = new RateChart(name);
+  if (lastRates) chart.draw(lastRates);
+  node.append(title, facts.node, progressLine, chart.node, element('p', 'muted', 'Stored versions (activate one to roll back):'), versions, message);
   container.append(node);
-  const card: Card = { node, badge, facts, progress, versions, shown: '', message };
+  const card: Card = { node, badge, facts, progress, chart, versions, shown: '', message };
   cards.set(name, card);
   return card;
 }

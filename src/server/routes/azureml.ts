@@ -36,6 +36,7 @@ export async function azureMlRoutes(app: FastifyInstance, options: ServiceOption
     request.modelName = name ?? '';
     const { result } = await scoreOn(
       registry,
+      'rest',
       name,
       toScoreRequest(request),
       (model) => metrics.inferenceSeconds.startTimer({ model: model.name, version: model.version }),

@@ -1,12 +1,18 @@
 /**
- * `GET /ui/events`: the status page's one live stream (server-sent events), behind the scoring keys. Each
- * `status` event carries the status store's snapshot (what `/status` answers) and the versions the model store
- * keeps for rollback. Changes are coalesced: a burst of store changes (a download's progress, a swap) becomes
- * one event per COALESCE_MS, shared by every open page. A page that reads slowly gets the newest state once it
- * drains, not a queue of old ones.
+ * `GET /ui/events`: the status page's one live stream (server-sent events), behind the scoring keys.
+ * - `status`: the status store's snapshot (what `/status` answers) and the versions the model store keeps for
+ *   rollback. A burst of store changes (a download's progress, a swap) becomes one event per COALESCE_MS.
+ * - `recent`: the recent scoring results and errors kept (status/recent-results.ts, already limited per model),
+ *   on open; then `results`: the new ones, in batches of COALESCE_MS. Each has an id, so a page can drop repeats.
+ * - `rates`: request rate and latency per model over the last minutes (status/request-rates.ts), the whole
+ *   series at each sample.
+ * Events are shared by every open page. A page that reads slowly gets the newest of each once it drains, not a
+ * queue of old ones.
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import type { RecentEntry } from '../../status/recent-results.js';
+import { RequestRates } from '../../status/request-rates.js';
 import type { ServiceOptions } from '../app.js';
 
 export const COALESCE_MS = 250;
@@ -14,30 +20,53 @@ export const COALESCE_MS = 250;
 const KEEPALIVE_MS = 15_000;
 
 export async function uiEventRoutes(app: FastifyInstance, options: ServiceOptions): Promise<void> {
-  const { status } = options;
+  const { status, recent } = options;
+  const rates = new RequestRates(options.metrics);
   const pages = new Set<ServerResponse>();
   const behind = new Set<ServerResponse>();
   let timer: NodeJS.Timeout | undefined;
+  let statusChanged = false;
+  let entries: RecentEntry[] = [];
 
-  const event = () => {
+  const event = (name: string, data: unknown) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+  const statusEvent = () => {
     const snapshot = status.snapshot();
     const stored = Object.fromEntries(Object.keys(snapshot.models).map((name) => [name, options.storedVersions?.(name) ?? []]));
-    return `event: status\ndata: ${JSON.stringify({ status: snapshot, stored })}\n\n`;
+    return event('status', { status: snapshot, stored });
   };
+  /** All a page draws from: on open, and for a page that fell behind. */
+  const whole = () => statusEvent() + (recent ? event('recent', recent.recent()) : '') + event('rates', rates.series());
   const send = (page: ServerResponse, text: string) => {
     if (page.writableNeedDrain) behind.add(page);
     else page.write(text);
   };
-  const flush = () => {
-    timer = undefined;
-    if (pages.size === 0) return;
-    const text = event();
+  const broadcast = (text: string) => {
     for (const page of pages) send(page, text);
   };
-  const onChange = () => {
-    timer ??= setTimeout(flush, COALESCE_MS);
+  const flush = () => {
+    timer = undefined;
+    const text = (statusChanged ? statusEvent() : '') + (entries.length > 0 ? event('results', entries) : '');
+    statusChanged = false;
+    entries = [];
+    if (text) broadcast(text);
   };
+  const schedule = () => {
+    if (pages.size > 0) timer ??= setTimeout(flush, COALESCE_MS);
+  };
+  const onChange = () => {
+    statusChanged = true;
+    schedule();
+  };
+  const onEntry = (entry: RecentEntry) => {
+    if (pages.size === 0) return;
+    entries.push(entry);
+    schedule();
+  };
+  const onSample = () => broadcast(event('rates', rates.series()));
   status.on('change', onChange);
+  recent?.on('entry', onEntry);
+  rates.on('sample', onSample);
+  rates.start();
   const keepalive = setInterval(() => {
     for (const page of pages) send(page, ': keepalive\n\n');
   }, KEEPALIVE_MS);
@@ -50,6 +79,9 @@ export async function uiEventRoutes(app: FastifyInstance, options: ServiceOption
   });
   app.addHook('onClose', async () => {
     status.off('change', onChange);
+    recent?.off('entry', onEntry);
+    rates.off('sample', onSample);
+    rates.stop();
     clearInterval(keepalive);
     clearTimeout(timer);
   });
@@ -66,13 +98,13 @@ export async function uiEventRoutes(app: FastifyInstance, options: ServiceOption
     });
     pages.add(page);
     page.on('drain', () => {
-      if (behind.delete(page)) page.write(event());
+      if (behind.delete(page)) page.write(whole());
     });
     // The response's close, not the request's: a request without a body may close as soon as it is read.
     page.on('close', () => {
       pages.delete(page);
       behind.delete(page);
     });
-    page.write(`retry: 2000\n\n${event()}`);
+    page.write(`retry: 2000\n\n${whole()}`);
   });
 }

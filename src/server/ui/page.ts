@@ -54,6 +54,16 @@ export function pageHtml(options: { keysRequired: boolean }): string {
       <p id="try-summary" role="status" class="line">&nbsp;</p>
       <canvas id="try-canvas" width="640" height="360" aria-label="The image with what the model found drawn on it"></canvas>
     </section>
+    <section id="recent" aria-labelledby="recent-title">
+      <h2 id="recent-title">Recent results and errors</h2>
+      <div class="recent" tabindex="0" aria-label="Recent results and errors, newest first">
+        <table>
+          <thead><tr><th scope="col">Time</th><th scope="col">Source</th><th scope="col">Model</th><th scope="col">Version</th><th scope="col">Latency</th><th scope="col">Result</th></tr></thead>
+          <tbody id="recent-rows"></tbody>
+        </table>
+        <p id="no-recent" class="muted">Nothing scored since the module started.</p>
+      </div>
+    </section>
   </div>
 </main>
 </body>
@@ -91,5 +101,21 @@ button:focus-visible, input:focus-visible, .drop:focus-within { outline: 3px sol
 .drop.over { border-color: #3b82f6; }
 .drop input { display: block; margin: .6rem auto 0; max-width: 100%; }
 #try-canvas { width: 100%; height: auto; aspect-ratio: 16 / 9; object-fit: contain; background: #0002; display: block; }
+.rates { margin: .4rem 0 0; }
+.rates svg { display: block; width: 100%; height: 4rem; background: #8881; }
+.rates path { fill: none; stroke-width: 2; vector-effect: non-scaling-stroke; }
+.rates path.rate { stroke: var(--ok); } .rates path.latency { stroke: #3b82f6; stroke-dasharray: 4 3; }
+.rates figcaption { min-height: 2.8em; font-size: .85rem; }
+.key { margin-right: .6rem; white-space: nowrap; }
+.key::before { content: ""; display: inline-block; width: 1.2em; margin-right: .3em; vertical-align: middle; border-top: 2px solid var(--ok); }
+.key.latency::before { border-top: 2px dashed #3b82f6; }
+#recent { grid-column: 1 / -1; }
+.recent { height: 16rem; overflow: auto; border: 1px solid var(--line); border-radius: .4rem; }
+.recent table { width: 100%; border-collapse: collapse; font-size: .9rem; }
+.recent th { position: sticky; top: 0; background: Canvas; text-align: left; }
+.recent th, .recent td { padding: .2rem .5rem; border-bottom: 1px solid var(--line); white-space: nowrap; }
+.recent td:last-child { white-space: normal; overflow-wrap: anywhere; min-width: 12rem; }
+.recent td.number { text-align: right; }
+.recent p { margin: .5rem; }
 input[type=password] { font: inherit; padding: .35rem; width: min(100%, 22rem); display: block; margin: .3rem 0 .6rem; }
 `;
