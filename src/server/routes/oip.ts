@@ -10,8 +10,7 @@ import { EdgeInferError } from '../../errors.js';
 import { decodeInferRequest, encodeInferResponse, HEADER_LENGTH } from '../../pipeline/oip-codec.js';
 import type { ServiceOptions } from '../app.js';
 import { BodyBufferPool, readAlignedBody } from '../aligned-body.js';
-import { checkJsonDepth, MAX_JSON_DEPTH } from '../json-depth.js';
-import { DECLINED, scanJson } from '../../pipeline/json-scan.js';
+import { checkJsonDepth } from '../json-depth.js';
 import { clientGone } from '../client-gone.js';
 
 interface ModelParams {
@@ -90,17 +89,13 @@ export async function oipRoutes(app: FastifyInstance, options: ServiceOptions): 
     const body = request.body;
     if (!Buffer.isBuffer(body) || body.length === 0) throw new EdgeInferError('EI_BAD_REQUEST', ['The infer request has no body']);
     const headerLength = headerLengthOf(request);
-    // The scanner reads JSON tensors straight into typed arrays; what it declines takes the reference path:
-    // the nesting checked here, JSON.parse in decodeInferRequest.
-    const jsonEnd = Math.min(headerLength ?? body.length, body.length);
-    const scanned = scanJson(body, 0, jsonEnd, MAX_JSON_DEPTH);
-    if (scanned === DECLINED) checkJsonDepth(body, 0, jsonEnd);
+    checkJsonDepth(body, 0, Math.min(headerLength ?? body.length, body.length));
     const response = await registry.use(
       'oip',
       name,
       version,
       async (model) => {
-        const decoded = decodeInferRequest(model.name, model.signature, body, headerLength, scanned === DECLINED ? undefined : scanned);
+        const decoded = decodeInferRequest(model.name, model.signature, body, headerLength);
         const stop = metrics.inferenceSeconds.startTimer({ model: model.name, version: model.version });
         try {
           const results = await model.infer(decoded.feeds, decoded.outputs);
