@@ -46,6 +46,12 @@ export const ERRORS = {
   EI_INPUT_MISSING: { kind: 'unprocessable', message: 'Model "%s" needs input "%s", which the request does not give' },
   EI_INPUT_DTYPE: { kind: 'unprocessable', message: 'Input "%s" must be %s, not %s' },
   EI_INPUT_SHAPE: { kind: 'unprocessable', message: 'Input "%s" must have shape %s, not %s' },
+  EI_INPUT_EMPTY: { kind: 'malformed', message: 'Input "%s" has shape %s: a free dimension of size 0 holds no data; each must be at least 1' },
+  EI_INPUT_TOO_LARGE: { kind: 'too-large', message: 'Input "%s" of model "%s" has shape %s, over its limit of %s (%s)' },
+  EI_OUTPUT_TOO_LARGE: {
+    kind: 'too-large',
+    message: 'The outputs of model "%s" would make a response of up to %s bytes, over the limit of %s (%s); send a smaller input or ask for fewer outputs',
+  },
   EI_INPUT_NOT_IMAGE: {
     kind: 'unprocessable',
     message: 'Model "%s" cannot take an image: %s',

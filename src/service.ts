@@ -96,6 +96,7 @@ export async function createService(settings: Settings, log: Logger, wiring: Ser
     onSwap: (name) => metrics.swaps.inc({ model: name }),
     onDownloaded: (ok) => metrics.downloads.inc({ result: ok ? 'verified' : 'failed' }),
     maxUnpackedBytes: settings.maxUnpacked,
+    maxBody: settings.maxBody,
     scriptLimits: settings.scriptLimits,
   };
   const reconciler = new Reconciler(context, { ...BUNDLED_MODEL, target: settings.target, ...(settings.threads ? { threads: settings.threads } : {}) });

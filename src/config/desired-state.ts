@@ -7,6 +7,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { BatchingSchema, batchingProblem } from '../engine/batcher.js';
 import { AcceleratorSchema, FallbackSchema, GpuOptionsSchema, TargetNameSchema } from '../engine/target.js';
+import { TensorLimitsSchema } from '../engine/tensor-limits.js';
 import { ImageSchema, PostprocessSchema } from '../models/manifest.js';
 
 export const ModelSlotSchema = Type.Object(
@@ -26,6 +27,8 @@ export const ModelSlotSchema = Type.Object(
     model: Type.Optional(Type.String({ minLength: 1 })),
     image: Type.Optional(ImageSchema),
     postprocess: Type.Optional(PostprocessSchema),
+    /** Overrides the package's `limits` (the most a request may ask of the model). */
+    limits: Type.Optional(TensorLimitsSchema),
   },
   { additionalProperties: false },
 );

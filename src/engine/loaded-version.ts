@@ -10,10 +10,13 @@ import type { ModelSettings } from '../models/manifest.js';
 import { identityGeometry, imageToTensor, pixelsToTensor, planImageInput, type ImageGeometry, type ImagePlan } from '../pipeline/image.js';
 import { feedsFromScoreBody } from '../pipeline/json-tensors.js';
 import { createPostprocessor, type Postprocessor } from '../pipeline/postprocess/index.js';
-import { dtypeInfo } from './dtypes.js';
 import { loadEntryScript, type EntryScript, type ScriptLimits } from './entry-script.js';
 import type { Target, TargetName } from './target.js';
-import type { Feeds, ModelSignature, Outputs } from './tensor.js';
+import { runtimeReason } from './runtime-reason.js';
+import { checkInputs, checkOutputs, resolveTensorLimits } from './tensor-limits.js';
+import { zeroFeeds, type Feeds, type ModelSignature, type Outputs } from './tensor.js';
+
+export { zeroFeeds } from './tensor.js';
 
 /**
  * A request to score, as any source hands it over. `pixels` is RGB already at the image plan's size (camera
@@ -60,6 +63,8 @@ export interface LoadOptions {
   log: Logger;
   /** Deadlines and heap of an entry script's worker (entry-script.ts has the defaults). */
   scriptLimits?: ScriptLimits;
+  /** The request body limit (--max-body): the default bounds on inputs and responses derive from it. */
+  maxBody?: number;
 }
 
 export async function loadModelVersion(options: LoadOptions): Promise<ModelVersion> {
@@ -81,16 +86,21 @@ export async function loadModelVersion(options: LoadOptions): Promise<ModelVersi
       notImage = error;
     }
     const inputSize = imagePlan && { width: imagePlan.width, height: imagePlan.height };
+    const limits = model && (await resolveTensorLimits(model, settings.limits, options.maxBody));
     const postprocessor = model ? await createPostprocessor(settings.postprocess, { modelName: name, signature, packageDir: pkg.dir, inputSize }) : undefined;
 
     const infer = async (feeds: Feeds, outputNames?: readonly string[]): Promise<Outputs> => {
-      if (!model) throw new EdgeInferError('EI_INPUT_NOT_IMAGE', [name, 'its entry script loads no model of its own']);
+      if (!model || !limits) throw new EdgeInferError('EI_INPUT_NOT_IMAGE', [name, 'its entry script loads no model of its own']);
+      // Every source's tensors meet the model here, after decoding: one check for all of them.
+      checkInputs(name, signature, feeds, limits);
       try {
-        return await model.run(feeds, outputNames);
+        const outputs = await model.run(feeds, outputNames);
+        checkOutputs(name, outputs, limits);
+        return outputs;
       } catch (error) {
         // The accelerator's own codes say more than a generic failure.
         if (isEdgeInferError(error)) throw error;
-        throw new EdgeInferError('EI_INFERENCE_FAILED', [name, messageOf(error)], error);
+        throw new EdgeInferError('EI_INFERENCE_FAILED', [name, runtimeReason(error)], error);
       }
     };
     const imageFeeds = async (image: Buffer) => {
@@ -196,16 +206,4 @@ async function warmUp(version: ModelVersion, log: Logger): Promise<void> {
     if (isEdgeInferError(error) && error.code === 'EI_WARMUP_FAILED') throw error;
     throw new EdgeInferError('EI_WARMUP_FAILED', [version.name, messageOf(error)], error);
   }
-}
-
-/** Zeros of each input's shape; a free dimension becomes 1. */
-export function zeroFeeds(signature: ModelSignature): Feeds {
-  const feeds: Feeds = {};
-  for (const input of signature.inputs) {
-    const dims = input.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1));
-    const info = dtypeInfo(input.type);
-    if (!info) throw new Error(`input "${input.name}" has type ${input.type}, which warm-up cannot fill`);
-    feeds[input.name] = { type: input.type, dims, data: new info.array(dims.reduce((a, b) => a * b, 1)) };
-  }
-  return feeds;
 }

@@ -1,4 +1,4 @@
-import type { TypedArray } from './dtypes.js';
+import { dtypeInfo, type TypedArray } from './dtypes.js';
 
 /**
  * A tensor as the engine takes and gives it: structurally what ONNX Runtime's Tensor is, so that
@@ -40,4 +40,21 @@ export function fixedShape(spec: TensorSpec): number[] {
 export function shapeMatches(spec: TensorSpec, dims: readonly number[]): boolean {
   if (spec.shape.length !== dims.length) return false;
   return spec.shape.every((d, i) => typeof d !== 'number' || d < 0 || d === dims[i]);
+}
+
+/** Zeros of each input's shape, every free dimension 1: the unit-size request (warm-up, tensor limits). */
+export function zeroFeeds(signature: ModelSignature): Feeds {
+  const feeds: Feeds = {};
+  for (const input of signature.inputs) {
+    const dims = unitShape(input);
+    const info = dtypeInfo(input.type);
+    if (!info) throw new Error(`input "${input.name}" has type ${input.type}, which warm-up cannot fill`);
+    feeds[input.name] = { type: input.type, dims, data: new info.array(elementCount(dims)) };
+  }
+  return feeds;
+}
+
+/** An input's shape with every free dimension 1. */
+export function unitShape(spec: TensorSpec): number[] {
+  return spec.shape.map((d) => (typeof d === 'number' && d > 0 ? d : 1));
 }

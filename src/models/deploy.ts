@@ -45,6 +45,8 @@ export interface DeployContext {
   maxUnpackedBytes?: number;
   /** Entry scripts' worker deadlines and heap (settings --script-*). */
   scriptLimits?: ScriptLimits;
+  /** The request body limit (--max-body), from which each version's default tensor limits derive. */
+  maxBody?: number;
 }
 
 /** Never throws: the outcome is in the status store. Returns whether the version became active. */
@@ -85,7 +87,7 @@ export async function deployModel(spec: ModelSpec, context: DeployContext): Prom
     status.updateModel(spec.name, { status: 'loading' });
     const loaded = await store.pinned(located.sha256, async () => {
       const pkg = await readModelPackage(located.path, spec.settings);
-      return loadModelVersion({ name: spec.name, version: spec.version, sha256: located.sha256, pkg, target, log, ...(context.scriptLimits ? { scriptLimits: context.scriptLimits } : {}) });
+      return loadModelVersion({ name: spec.name, version: spec.version, sha256: located.sha256, pkg, target, log, ...(context.scriptLimits ? { scriptLimits: context.scriptLimits } : {}), ...(context.maxBody ? { maxBody: context.maxBody } : {}) });
     });
     model = loaded;
     registry.activate(loaded, spec.batching?.maxBatch);

@@ -4,6 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { TensorLimitsSchema } from '../engine/tensor-limits.js';
 
 /**
  * Per-channel numbers. IoT Hub twins refuse arrays, so besides a list the twin may give one number
@@ -57,6 +58,8 @@ export const ModelSettingsSchema = Type.Object(
     model: Type.Optional(Type.String({ minLength: 1 })),
     image: Type.Optional(ImageSchema),
     postprocess: Type.Optional(PostprocessSchema),
+    /** Bounds on what one request may ask of the model (engine/tensor-limits.ts derives the defaults). */
+    limits: Type.Optional(TensorLimitsSchema),
     inputSample: Type.Optional(Type.Unknown()),
     outputSample: Type.Optional(Type.Unknown()),
   },

@@ -135,8 +135,8 @@ function specOf(name: string, slot: unknown): ModelSpec | string {
 }
 
 function toSpec(name: string, slot: ModelSlot): ModelSpec {
-  const { version, uri, sha256, size, target, fallback, threads, gpu, accelerator, batching, model, image, postprocess } = slot;
-  const settings = Object.fromEntries(Object.entries({ model, image, postprocess }).filter(([, v]) => v !== undefined));
+  const { version, uri, sha256, size, target, fallback, threads, gpu, accelerator, batching, model, image, postprocess, limits } = slot;
+  const settings = Object.fromEntries(Object.entries({ model, image, postprocess, limits }).filter(([, v]) => v !== undefined));
   return {
     name,
     version,
