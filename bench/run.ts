@@ -2,7 +2,7 @@
  * `npm run bench`: the same model with the same session options, side by side in one run, on this machine:
  * in-process session.run, a bare node:http OIP server (the floor for any Node HTTP service), the service's OIP
  * binary route, /score with an image and /score with JSON; then the lifecycle figures (lifecycle.ts), edgeHub
- * messages (messages.ts), admission under overload (admission.ts), cameras (cameras.ts) and the remote target (remote.ts). Prints the tables with the ratios against the targets and
+ * messages (messages.ts), admission under overload (admission.ts), cameras (cameras.ts), the remote target (remote.ts) and entry scripts' workers (script-worker.ts). Prints the tables with the ratios against the targets and
  * writes them to bench/results.md.
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -21,6 +21,7 @@ import { camerasBench } from './cameras.js';
 import { lifecycleBench } from './lifecycle.js';
 import { messagesBench } from './messages.js';
 import { remoteBench } from './remote.js';
+import { scriptWorkerBench } from './script-worker.js';
 import { batchingBench } from './batching.js';
 import { concurrentRate, httpRate, post, sequentialLatency, type HttpCall, type Latency } from './measure.js';
 
@@ -157,6 +158,7 @@ async function main(): Promise<void> {
     ...(await admissionBench()),
     ...(await camerasBench()),
     ...(await remoteBench()),
+    ...(await scriptWorkerBench()),
     ...(await batchingBench()),
   ];
   const table = lines.join('\n');
