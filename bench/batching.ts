@@ -1,7 +1,8 @@
 /**
  * Dynamic batching (issue 13, point 1): PaddleOCR's text-direction classifier (free batch dimension) served twice
  * by one module, once as it is and once with `batching`, at 1, 8 and 32 concurrent clients on the OIP binary
- * route (autocannon). Throughput, p50 and p99, and the mean batch the batcher ran (from /metrics), per level.
+ * route (autocannon). Throughput, p50 and p99, and the mean batch the batcher ran (from /metrics), per level;
+ * off and on alternate within each round, and each figure is its median over the rounds (the machine is shared).
  * `node dist/bench/batching.js` runs it alone; `npm run bench` runs it with the rest.
  */
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import { freePort, startChild } from './children.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CLIENTS = [1, 8, 32];
 const SHAPE = [1, 3, 48, 192];
 const BATCHING = { maxBatch: 32, maxDelayMicros: 2000 };
@@ -64,6 +66,13 @@ async function measure(base: string, model: string, clients: number, call: { hea
   };
 }
 
+/** Each figure's median over the rounds. */
+function median(list: Figures[]): Figures {
+  const mid = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  const batches = list.flatMap((f) => (f.batch === undefined ? [] : [f.batch]));
+  return { rate: mid(list.map((f) => f.rate)), p50: mid(list.map((f) => f.p50)), p99: mid(list.map((f) => f.p99)), batch: batches.length > 0 ? mid(batches) : undefined };
+}
+
 export async function batchingBench(): Promise<string[]> {
   const dir = await mkdtemp(path.join(tmpdir(), 'edge-infer-bench-batching-'));
   const desired = path.join(dir, 'desired.json');
@@ -80,10 +89,16 @@ export async function batchingBench(): Promise<string[]> {
     while ((await fetch(`${base}/v2/health/ready`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
     const call = binaryBody();
     for (const clients of CLIENTS) {
-      // Off and on one after the other at each level, so that both meet the same moment's load.
-      const off = await measure(base, 'off', clients, call);
-      const on = await measure(base, 'on', clients, call);
-      process.stderr.write(`batching: ${clients} clients done\n`);
+      // Off and on alternate (which goes first too), so that both meet the same moments' load.
+      const offs: Figures[] = [];
+      const ons: Figures[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const order = round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const);
+        for (const slot of order) (slot === 'off' ? offs : ons).push(await measure(base, slot, clients, call));
+        process.stderr.write(`batching: ${clients} clients, round ${round + 1}/${ROUNDS}\n`);
+      }
+      const off = median(offs);
+      const on = median(ons);
       lines.push(
         `| ${clients} | ${off.rate.toFixed(1)} | ${on.rate.toFixed(1)} | ${(on.rate / off.rate).toFixed(2)}x | ${off.p50.toFixed(1)} / ${on.p50.toFixed(1)} | ${off.p99.toFixed(1)} / ${on.p99.toFixed(1)} | ${on.batch?.toFixed(1) ?? '-'} |`,
       );
@@ -94,7 +109,7 @@ export async function batchingBench(): Promise<string[]> {
   }
   const loadAfter = (await readFile('/proc/loadavg', 'utf8')).trim();
   return [
-    `## Dynamic batching (PaddleOCR direction classifier, OIP binary ${SHAPE.join('×')}, batching ${JSON.stringify(BATCHING)}; ${SECONDS} s per figure)`,
+    `## Dynamic batching (PaddleOCR direction classifier, OIP binary ${SHAPE.join('×')}, batching ${JSON.stringify(BATCHING)}; ${SECONDS} s per figure, median of ${ROUNDS} rounds)`,
     '',
     `/proc/loadavg before: ${loadBefore}; after: ${loadAfter}`,
     '',

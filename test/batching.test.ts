@@ -13,6 +13,7 @@ import { BUNDLED_MODEL } from '../src/models/bundled.js';
 import type { ModelSpec } from '../src/models/deploy.js';
 import type { OutputMessage } from '../src/sources/result-message.js';
 import { ocrClassifierPath, postJson } from './support/fixtures.js';
+import { BinaryOipServer } from './support/oip-server-binary.js';
 import { startService, type TestService } from './support/service.js';
 
 const SHAPE = [1, 3, 48, 192];
@@ -28,10 +29,15 @@ const plain: ModelSpec = { name: 'plain', version: '1', uri: ocrClassifierPath }
 const lone: ModelSpec = { name: 'lone', version: '1', uri: ocrClassifierPath, batching: { maxBatch: 32, maxDelayMicros: 300_000, preferredBatchSizes: '16,32' } };
 
 let service: TestService;
+let accelerator: BinaryOipServer;
 test.before(async () => {
+  accelerator = await BinaryOipServer.start({ cls: ocrClassifierPath });
   service = await startService({ models: [cls('a'), plain, lone] });
 });
-test.after.always(() => service?.close());
+test.after.always(async () => {
+  await service?.close();
+  await accelerator?.close();
+});
 
 /** The desired state with these slots (a slot spec's placement and settings inline, as a twin gives them). */
 function desired(...specs: ModelSpec[]) {
@@ -225,4 +231,36 @@ test.serial('batching a model whose first input dimension is fixed fails the slo
   t.regex(wrongStatus?.error?.message ?? '', /\/models\/wrong\/batching\/preferredBatchSizes: 8 is not between 1 and maxBatch \(4\)/);
   service.reconciler.apply(desired(cls('a'), plain, lone));
   await service.reconciler.settled();
+});
+
+test.serial('on an accelerator a batch is one inference on the server; a batch whose run fails fails its own requests, and the next batch is answered', async (t) => {
+  const far: ModelSpec = {
+    name: 'far',
+    version: '1',
+    uri: ocrClassifierPath,
+    target: 'fpga',
+    fallback: 'none',
+    accelerator: { url: accelerator.url, model: 'cls', retries: 0, breakerFailures: 5 },
+    batching: { maxBatch: 4, maxDelayMicros: 1_500_000 },
+  };
+  t.true(await service.deploy(far));
+  const inputs = [1, 2, 3, 4].map((seed) => input(seed + 400));
+  const reference = await oneByOne(inputs);
+  const wave = () => Promise.all(inputs.map((data) => oipBinary('far', data)));
+
+  const before = accelerator.inferRequests;
+  const answered = await wave();
+  answered.forEach((answer, i) => t.deepEqual(answer.scores, reference[i]));
+  t.is(accelerator.inferRequests - before, 1, 'four requests, one inference on the server');
+
+  await accelerator.stop();
+  let failed: Awaited<ReturnType<typeof wave>>;
+  try {
+    failed = await wave();
+  } finally {
+    await accelerator.listen();
+  }
+  for (const answer of failed) t.is(answer.status, 503, JSON.stringify(answer.body));
+  const again = await wave();
+  again.forEach((answer, i) => t.deepEqual(answer.scores, reference[i]));
 });
