@@ -353,3 +353,71 @@ export const keyLine = fc.oneof(
 export const keysFileText: fc.Arbitrary<string> = fc
   .tuple(fc.array(keyLine, { maxLength: 6 }), fc.constantFrom('\n', '\r\n'), fc.boolean(), fc.boolean())
   .map(([lines, eol, bom, finalEol]) => `${bom ? '\uFEFF' : ''}${lines.join(eol)}${finalEol ? eol : ''}`);
+
+// ---- Model packages -------------------------------------------------------------------------------------------
+
+/** Where an archive's entry claims to go: inside, outside (`..`, absolute), nowhere, or very deep. */
+export const packageEntryName = fc.oneof(
+  { weight: 4, arbitrary: fc.constantFrom('cls.onnx', 'model/cls.onnx', 'edge-infer.json', 'model/edge-infer.json', 'labels.txt', 'other.onnx', 'README') },
+  { weight: 2, arbitrary: fc.constantFrom('../fuzz-escape.onnx', '../../fuzz-escape', '/tmp/fuzz-escape', 'a/../../fuzz-escape', './edge-infer.json', '', '.', 'model/', 'ünï/cls.onnx', 'a\\..\\..\\fuzz-escape') },
+  { weight: 1, arbitrary: fc.array(fc.stringMatching(/^[a-z.]{1,12}$/), { minLength: 1, maxLength: 8 }).map((parts) => parts.join('/')) },
+);
+
+/** The kinds of tar entry: a file, and what a package may not hold (links, devices). */
+export const packageEntryType = fc.oneof(
+  { weight: 6, arbitrary: fc.constant('File' as const) },
+  { weight: 1, arbitrary: fc.constantFrom('Directory' as const, 'SymbolicLink' as const, 'Link' as const, 'FIFO' as const, 'CharacterDevice' as const) },
+);
+
+/** A manifest near the schema: fields right, of the wrong type, names that leave the package, samples of any shape. */
+export const manifest: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
+  // Valid for the classifier of the fixtures, so that loads, warm-ups and postprocessors run too.
+  {
+    weight: 3,
+    arbitrary: fc.record(
+      {
+        model: fc.constant('cls.onnx'),
+        image: fc.record({ width: fc.integer({ min: 1, max: 400 }), height: fc.integer({ min: 1, max: 100 }), layout: fc.constant('NCHW'), resize: fc.constantFrom('fill', 'contain', 'cover') }),
+        postprocess: fc.oneof(
+          fc.constant({ kind: 'raw' }),
+          fc.record({ kind: fc.constant('classification'), labels: fc.oneof(fc.constant('labels.txt'), fc.array(fc.string({ maxLength: 6 }), { maxLength: 3 })), topK: fc.integer({ min: 1, max: 5 }), softmax: fc.boolean() }),
+        ),
+      },
+      { requiredKeys: ['postprocess'] },
+    ),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record(
+      {
+        model: fc.constantFrom('cls.onnx', 'model/cls.onnx', 'missing.onnx', '../cls.onnx', '/etc/hostname', '', 'labels.txt'),
+        image: fc.record(
+          {
+            width: fc.oneof(fc.integer({ min: -1, max: 9000 }), fc.constant(2 ** 40)),
+            height: fc.integer({ min: 0, max: 9000 }),
+            layout: fc.constantFrom('NCHW', 'NHWC', 'CHW'),
+            channels: fc.constantFrom('RGB', 'BGR', 'GRAY'),
+            resize: fc.constantFrom('fill', 'contain', 'cover', 'stretch'),
+            mean: fc.oneof(fc.double(), fc.string({ maxLength: 12 }), fc.array(fc.double(), { maxLength: 5 })),
+            std: fc.oneof(fc.constantFrom(0, -1, 255, '0,0,0', 'a,b,c'), fc.array(fc.double(), { maxLength: 5 })),
+          },
+          { requiredKeys: [] },
+        ),
+        postprocess: fc.record(
+          {
+            kind: fc.constantFrom('raw', 'classification', 'blazeface', 'yolo'),
+            labels: fc.oneof(fc.constantFrom('labels.txt', '../../etc/hostname', '/etc/hostname', 'missing.txt'), fc.array(fc.string({ maxLength: 6 }), { maxLength: 3 })),
+            topK: fc.integer({ min: -1, max: 2 ** 31 }),
+            softmax: fc.oneof(fc.boolean(), fc.constant('yes')),
+            output: fc.constantFrom('softmax_0.tmp_0', 'nope', ''),
+          },
+          { requiredKeys: [] },
+        ),
+        inputSample: fc.oneof(tensorData, fc.record({ data: tensorData })),
+        outputSample: fc.jsonValue({ maxDepth: 2 }),
+      },
+      { requiredKeys: [] },
+    ),
+  },
+);
