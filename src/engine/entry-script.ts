@@ -15,7 +15,7 @@
 import type { Logger } from 'pino';
 import { EdgeInferError } from '../errors.js';
 import type { ModelSettings } from '../models/manifest.js';
-import type { ScriptInput } from './script-worker-protocol.js';
+import type { PostprocessorPlan, ScriptInput } from './script-worker-protocol.js';
 import { ScriptThread, type ScriptLimits, type ScriptServices, type ScriptThreadOptions } from './script-worker-thread.js';
 
 export type { ScriptLimits, ScriptServices } from './script-worker-thread.js';
@@ -48,6 +48,7 @@ export interface EntryScriptOptions {
   settings: ModelSettings;
   limits?: ScriptLimits;
   services: ScriptServices;
+  postprocessor?: PostprocessorPlan;
   log: Logger;
 }
 

@@ -9,8 +9,9 @@ import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
 import type { ModelSettings } from '../models/manifest.js';
 import { identityGeometry, imageToTensor, pixelsToTensor, planImageInput, type ImageGeometry, type ImagePlan } from '../pipeline/image.js';
 import { feedsFromScoreBody } from '../pipeline/json-tensors.js';
-import { createPostprocessor, type Postprocessor } from '../pipeline/postprocess/index.js';
+import { createPostprocessor } from '../pipeline/postprocess/index.js';
 import { loadEntryScript, type EntryScript, type ScriptLimits } from './entry-script.js';
+import { runPostprocessor } from './script-worker-postprocess.js';
 import type { Target, TargetName } from './target.js';
 import { runtimeReason } from './runtime-reason.js';
 import { checkInputs, checkOutputs, resolveTensorLimits } from './tensor-limits.js';
@@ -111,20 +112,20 @@ export async function loadModelVersion(options: LoadOptions): Promise<ModelVersi
     const builtIn = async (request: ScoreRequest): Promise<unknown> => {
       if (request.kind === 'pixels') {
         if (!imagePlan) throw notImage;
-        return postprocess(postprocessor!, name, await infer({ [imagePlan.input]: pixelsToTensor(request.pixels, imagePlan) }), request.geometry);
+        return runPostprocessor(postprocessor!, name, await infer({ [imagePlan.input]: pixelsToTensor(request.pixels, imagePlan) }), request.geometry);
       }
       if (request.kind === 'image') {
         const { feeds, geometry } = await imageFeeds(request.image);
-        return postprocess(postprocessor!, name, await infer(feeds), geometry);
+        return runPostprocessor(postprocessor!, name, await infer(feeds), geometry);
       }
       const feeds = feedsFromScoreBody(name, signature, request.body);
       const geometry = identityGeometry(imagePlan?.width ?? 0, imagePlan?.height ?? 0);
-      return postprocess(postprocessor!, name, await infer(feeds), geometry);
+      return runPostprocessor(postprocessor!, name, await infer(feeds), geometry);
     };
 
     if (pkg.scriptFile) {
       // The script runs in a worker of its own; what its ctx calls (the model, sessions on this target, the
-      // manifest's pre- and postprocessing) stays here, with the version.
+      // manifest's image preprocessing) stays here, with the version; the worker builds its own postprocessor.
       script = await loadEntryScript({
         modelName: name,
         version: options.version,
@@ -137,8 +138,8 @@ export async function loadModelVersion(options: LoadOptions): Promise<ModelVersi
           ...(model ? { model } : {}),
           createSession: (file: string) => target.createSession(file),
           imageToTensor: async (image: Buffer) => (await imageFeeds(image)).feeds,
-          ...(postprocessor ? { postprocess: (outputs: Outputs) => postprocess(postprocessor, name, outputs, identityGeometry(0, 0)) } : {}),
         },
+        ...(postprocessor ? { postprocessor: { ...(inputSize ? { inputSize } : {}), geometry: identityGeometry(0, 0) } } : {}),
       });
     }
     const scripted = async (request: ScoreRequest): Promise<unknown> => {
@@ -169,14 +170,6 @@ export async function loadModelVersion(options: LoadOptions): Promise<ModelVersi
     await script?.stop();
     await model?.release();
     throw error;
-  }
-}
-
-function postprocess(postprocessor: Postprocessor, name: string, outputs: Outputs, geometry: ReturnType<typeof identityGeometry>): unknown {
-  try {
-    return postprocessor.run(outputs, geometry);
-  } catch (error) {
-    throw new EdgeInferError('EI_POSTPROCESS_FAILED', [postprocessor.kind, name, messageOf(error)], error);
   }
 }
 

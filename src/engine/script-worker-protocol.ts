@@ -3,6 +3,7 @@
  * script-worker.ts is the worker). Both sides import this file, so the shapes are declared once.
  */
 import type { ModelSettings } from '../models/manifest.js';
+import type { ImageGeometry } from '../pipeline/image.js';
 import { EdgeInferError, ERRORS, recordedError, type ErrorCode } from '../errors.js';
 import type { ModelSignature, Tensor } from './tensor.js';
 
@@ -16,14 +17,22 @@ export interface ScriptWorkerData {
   logLevel: string;
   /** The package's model, when it has one: `ctx.model` calls it in the main thread. */
   model?: { file: string; signature: ModelSignature };
-  hasPostprocess: boolean;
+  /** When the version has a postprocessor: the worker builds the same one for `ctx.postprocess`. */
+  postprocessor?: PostprocessorPlan;
+}
+
+/** What a worker needs besides the manifest to build the version's postprocessor. */
+export interface PostprocessorPlan {
+  inputSize?: { width: number; height: number };
+  /** The geometry `ctx.postprocess` maps boxes with: tensors the script made are the model's own pixels. */
+  geometry: ImageGeometry;
 }
 
 /** A request as the script sees it: the JSON body, or the encoded image and its type. */
 export type ScriptInput = { kind: 'json'; body: unknown } | { kind: 'image'; image: Uint8Array; contentType: string };
 
 /** What the script asks of the main thread through `ctx`. */
-export type ContextMethod = 'model.run' | 'createSession' | 'session.run' | 'session.release' | 'imageToTensor' | 'postprocess';
+export type ContextMethod = 'model.run' | 'createSession' | 'session.run' | 'session.release' | 'imageToTensor';
 
 /** An error as it crosses: its code when it is one of ours, its message, stack and cause. */
 export interface WireError {

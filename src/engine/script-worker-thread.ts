@@ -11,6 +11,7 @@ import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
 import type { ModelSettings } from '../models/manifest.js';
 import {
   fromWire,
+  type PostprocessorPlan,
   plainTensors,
   toWire,
   transferablesOf,
@@ -22,7 +23,7 @@ import {
   type ToWorker,
 } from './script-worker-protocol.js';
 import type { EngineModel } from './target.js';
-import type { Feeds, Outputs } from './tensor.js';
+import type { Feeds } from './tensor.js';
 
 /** The limits every entry script's worker runs under (settings --script-load-timeout, --script-run-timeout, --script-memory). */
 export interface ScriptLimits {
@@ -36,7 +37,6 @@ export interface ScriptServices {
   model?: EngineModel;
   createSession(file: string): Promise<EngineModel>;
   imageToTensor(image: Buffer): Promise<Feeds>;
-  postprocess?: (outputs: Outputs) => unknown;
 }
 
 export interface ScriptThreadOptions {
@@ -47,6 +47,8 @@ export interface ScriptThreadOptions {
   settings: ModelSettings;
   limits: ScriptLimits;
   services: ScriptServices;
+  /** The version's postprocessor, which the worker builds again for `ctx.postprocess`; unset when it has none. */
+  postprocessor?: PostprocessorPlan;
   log: Logger;
   /** Called once when the worker ends on its own or is stopped for a deadline (not by `stop`). */
   onEnd?: (error: EdgeInferError, cause: unknown) => void;
@@ -94,7 +96,7 @@ export class ScriptThread {
       settings: options.settings,
       logLevel: options.log.level,
       ...(services.model ? { model: { file: services.model.file, signature: services.model.signature } } : {}),
-      hasPostprocess: services.postprocess !== undefined,
+      ...(options.postprocessor ? { postprocessor: options.postprocessor } : {}),
     };
     this.#worker = new Worker(WORKER_FILE, { workerData, resourceLimits: { maxOldGenerationSizeMb: limits.memoryMb } });
     this.#loaded = new Promise<void>((resolve, reject) => {
@@ -220,9 +222,6 @@ export class ScriptThread {
           const image = args[0] as Uint8Array;
           return { ok: true, value: plainTensors(await services.imageToTensor(Buffer.from(image.buffer, image.byteOffset, image.byteLength))) };
         }
-        case 'postprocess':
-          if (!services.postprocess) throw new Error('the package has no postprocessor; ctx.postprocess is undefined');
-          return { ok: true, value: await services.postprocess(feeds(args[0])) };
       }
     } catch (error) {
       return { ok: false, error: toWire(error) };
@@ -235,7 +234,7 @@ export class ScriptThread {
     return session;
   }
 
-  /** Tensors we made for the script are moved; anything else (a postprocessor's result) is copied. */
+  /** Tensors we made for the script are moved; anything else is copied. */
   #answer(id: number, outcome: Outcome): void {
     if (this.#end) return;
     const message: ToWorker = { type: 'answer', id, ...outcome };

@@ -1,8 +1,9 @@
 /**
  * The worker thread one loaded version's entry script runs in (entry-script.ts starts it). It imports
  * `score.mjs`, runs `init(ctx)` once and `run(input, ctx)` per request. `ctx` is the same as it was in the main
- * thread: plain data here, and the model, sessions, image preprocessing and postprocessor called in the main
- * thread by message (the sessions stay with the version's target; tensors the main thread sends are transferred).
+ * thread: plain data and the manifest's postprocessor here, and the model, sessions and image preprocessing called
+ * in the main thread by message (the sessions stay with the version's target; tensors the main thread sends are
+ * moved, not copied).
  *
  * Whatever the script does ends here at worst: `process.exit()` ends this thread, an exception nobody caught
  * ends it too (the main thread gets it as the worker's 'error'), and a rejection nobody handled is reported and
@@ -13,7 +14,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { EdgeInferError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { plainTensors, fromWire, toWire, type ContextMethod, type FromWorker, type ScriptInput, type ScriptWorkerData, type ToWorker } from './script-worker-protocol.js';
-import type { Feeds } from './tensor.js';
+import { createPostprocessor } from '../pipeline/postprocess/index.js';
+import { runPostprocessor } from './script-worker-postprocess.js';
+import type { Feeds, Outputs } from './tensor.js';
 
 interface EntryModule {
   init?: (ctx: unknown) => unknown;
@@ -37,6 +40,14 @@ function call(method: ContextMethod, args: unknown[]): Promise<unknown> {
   });
 }
 
+/** `ctx.postprocess`: the version's postprocessor, built again here so that it answers at once, as it always has. */
+async function postprocessOf({ postprocessor: plan, model, modelName, dir, settings }: ScriptWorkerData): Promise<((outputs: Outputs) => unknown) | undefined> {
+  if (!plan || !model) return undefined;
+  const context = { modelName, signature: model.signature, packageDir: dir, ...(plan.inputSize ? { inputSize: plan.inputSize } : {}) };
+  const postprocessor = await createPostprocessor(settings.postprocess, context);
+  return (outputs) => runPostprocessor(postprocessor, modelName, outputs, plan.geometry);
+}
+
 /** A script may hand in ONNX Runtime's own Tensor objects; only their plain fields cross. */
 const feedsOf = (feeds: Feeds) => plainTensors(feeds);
 
@@ -58,7 +69,7 @@ const ctx = {
     };
   },
   imageToTensor: (image: Uint8Array) => call('imageToTensor', [image]),
-  postprocess: data.hasPostprocess ? (outputs: Feeds) => call('postprocess', [feedsOf(outputs)]) : undefined,
+  postprocess: await postprocessOf(data),
 };
 
 /** Imports the script and runs its `init`; a failure is reported as a step's error, and the main thread ends the worker. */
