@@ -10,27 +10,33 @@ import { fromBytes, fromOipDatatype, toBytes, toJsonValues, toOipDatatype } from
 import { elementCount, type Feeds, type ModelSignature, type Outputs, type TensorSpec } from '../engine/tensor.js';
 import { assembleFeeds, checkDtypeAndShape } from './feeds.js';
 import { tensorFromJson } from './json-tensors.js';
+import { fieldOf } from './numeric-block.js';
 
 const Parameters = Type.Optional(Type.Record(Type.String(), Type.Unknown()));
 
-const InferInputSchema = Type.Object({
+const inputFields = {
   name: Type.String(),
   shape: Type.Array(Type.Integer({ minimum: 0 })),
   datatype: Type.String(),
   parameters: Parameters,
-  data: Type.Optional(Type.Unknown()),
-});
+};
 
-export const InferRequestSchema = Type.Object({
+const requestFields = {
   id: Type.Optional(Type.String()),
   parameters: Parameters,
-  inputs: Type.Array(InferInputSchema, { minItems: 1 }),
   outputs: Type.Optional(Type.Array(Type.Object({ name: Type.String(), parameters: Parameters }))),
+};
+
+export const InferRequestSchema = Type.Object({
+  ...requestFields,
+  inputs: Type.Array(Type.Object({ ...inputFields, data: Type.Optional(Type.Unknown()) }), { minItems: 1 }),
 });
 
 export type InferRequest = Static<typeof InferRequestSchema>;
 
-const checkRequest = TypeCompiler.Compile(InferRequestSchema);
+// Checked without `data`: the schema allows anything there, and reading it would build the nested arrays
+// that the JSON scanner kept as one typed block.
+const checkRequest = TypeCompiler.Compile(Type.Object({ ...requestFields, inputs: Type.Array(Type.Object(inputFields), { minItems: 1 }) }));
 
 export const HEADER_LENGTH = 'inference-header-content-length';
 
@@ -46,15 +52,22 @@ export interface DecodedInferRequest {
 /**
  * @param body the whole request body
  * @param headerLength the `Inference-Header-Content-Length` header, when binary data follows the JSON
+ * @param scanned the JSON part as the body scanner read it (json-scan.ts); without it, JSON.parse reads it
  */
-export function decodeInferRequest(modelName: string, signature: ModelSignature, body: Buffer, headerLength: number | undefined): DecodedInferRequest {
+export function decodeInferRequest(
+  modelName: string,
+  signature: ModelSignature,
+  body: Buffer,
+  headerLength: number | undefined,
+  scanned?: unknown,
+): DecodedInferRequest {
   const jsonEnd = headerLength ?? body.length;
   if (!Number.isInteger(jsonEnd) || jsonEnd < 0 || jsonEnd > body.length) {
     throw new EdgeInferError('EI_BAD_BINARY_TENSOR', [`Inference-Header-Content-Length ${headerLength} exceeds the body's ${body.length} bytes`]);
   }
   let request: InferRequest;
   try {
-    request = JSON.parse(body.toString('utf8', 0, jsonEnd)) as InferRequest;
+    request = (scanned ?? JSON.parse(body.toString('utf8', 0, jsonEnd))) as InferRequest;
   } catch (error) {
     throw new EdgeInferError('EI_BAD_JSON', [messageOf(error)], error);
   }
@@ -68,7 +81,7 @@ export function decodeInferRequest(modelName: string, signature: ModelSignature,
     const dtype = fromOipDatatype(input.datatype);
     if (!dtype) throw new EdgeInferError('EI_INPUT_DTYPE', [input.name, 'an OIP datatype such as FP32 or INT64', input.datatype]);
     const size = input.parameters?.binary_data_size;
-    if (size === undefined) return { name: input.name, toTensor: (spec: TensorSpec) => tensorFromJson(spec, { dtype, shape: input.shape, data: input.data }) };
+    if (size === undefined) return { name: input.name, toTensor: (spec: TensorSpec) => tensorFromJson(spec, { dtype, shape: input.shape, data: fieldOf(input, 'data') }) };
     if (typeof size !== 'number' || !Number.isInteger(size) || size < 0 || offset + size > body.length) {
       throw new EdgeInferError('EI_BAD_BINARY_TENSOR', [`input "${input.name}" declares ${String(size)} bytes; ${body.length - offset} remain`]);
     }

@@ -9,7 +9,8 @@ import { scoreOn } from '../../models/score.js';
 import { IMAGE_CONTENT_TYPES, imageContentType } from '../../pipeline/image.js';
 import type { ServiceOptions } from '../app.js';
 import { clientGone } from '../client-gone.js';
-import { checkJsonDepth } from '../json-depth.js';
+import { scanJson, DECLINED } from '../../pipeline/json-scan.js';
+import { checkJsonDepth, MAX_JSON_DEPTH } from '../json-depth.js';
 import { buildSwagger } from '../swagger.js';
 
 export async function azureMlRoutes(app: FastifyInstance, options: ServiceOptions): Promise<void> {
@@ -17,10 +18,17 @@ export async function azureMlRoutes(app: FastifyInstance, options: ServiceOption
   // Scoped to this plugin: the /v2 routes take other bodies. Plain text is no scoring input: 415, not 400.
   app.removeContentTypeParser('text/plain');
   app.addContentTypeParser([...IMAGE_CONTENT_TYPES], { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
-  // JSON's nesting is checked before it is parsed; then fastify's own parser (with its prototype checks).
+  // The scanner reads tensors straight into typed arrays (pipeline/json-scan.ts). What it declines takes the
+  // reference path, which answers as before: JSON's nesting checked before it is parsed, then fastify's own
+  // parser (with its prototype checks).
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const scanned = scanJson(body as Buffer, 0, body.length, MAX_JSON_DEPTH);
+    if (scanned !== DECLINED) {
+      done(null, scanned);
+      return;
+    }
     try {
       checkJsonDepth(body as Buffer);
     } catch (error) {

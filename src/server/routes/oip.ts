@@ -10,7 +10,8 @@ import { EdgeInferError } from '../../errors.js';
 import { decodeInferRequest, encodeInferResponse, HEADER_LENGTH } from '../../pipeline/oip-codec.js';
 import type { ServiceOptions } from '../app.js';
 import { BodyBufferPool, readAlignedBody } from '../aligned-body.js';
-import { checkJsonDepth } from '../json-depth.js';
+import { checkJsonDepth, MAX_JSON_DEPTH } from '../json-depth.js';
+import { DECLINED, scanJson } from '../../pipeline/json-scan.js';
 import { clientGone } from '../client-gone.js';
 
 interface ModelParams {
@@ -89,13 +90,17 @@ export async function oipRoutes(app: FastifyInstance, options: ServiceOptions): 
     const body = request.body;
     if (!Buffer.isBuffer(body) || body.length === 0) throw new EdgeInferError('EI_BAD_REQUEST', ['The infer request has no body']);
     const headerLength = headerLengthOf(request);
-    checkJsonDepth(body, 0, Math.min(headerLength ?? body.length, body.length));
+    // The scanner reads JSON tensors straight into typed arrays; what it declines takes the reference path:
+    // the nesting checked here, JSON.parse in decodeInferRequest.
+    const jsonEnd = Math.min(headerLength ?? body.length, body.length);
+    const scanned = scanJson(body, 0, jsonEnd, MAX_JSON_DEPTH);
+    if (scanned === DECLINED) checkJsonDepth(body, 0, jsonEnd);
     const response = await registry.use(
       'oip',
       name,
       version,
       async (model) => {
-        const decoded = decodeInferRequest(model.name, model.signature, body, headerLength);
+        const decoded = decodeInferRequest(model.name, model.signature, body, headerLength, scanned === DECLINED ? undefined : scanned);
         const stop = metrics.inferenceSeconds.startTimer({ model: model.name, version: model.version });
         try {
           const results = await model.infer(decoded.feeds, decoded.outputs);

@@ -1,0 +1,261 @@
+/**
+ * The JSON body scanner (src/pipeline/json-scan.ts) against the reference it replaces on the hot path:
+ * JSON.parse (after the nesting check) and the plain-array tensor path. On every text, fuzzed with a fixed seed,
+ * both must take the same decision and give the same numbers: the same feeds (every element, -0 included) or the
+ * same error, for `/score` bodies and OIP infer requests; and the scanned value reads as JSON.parse's does.
+ */
+import { deepStrictEqual } from 'node:assert/strict';
+import test from 'ava';
+import fc from 'fast-check';
+import type { Feeds, ModelSignature } from '../src/engine/tensor.js';
+import { feedsFromScoreBody } from '../src/pipeline/json-tensors.js';
+import { DECLINED, scanJson } from '../src/pipeline/json-scan.js';
+import { fieldOf, NumericBlock } from '../src/pipeline/numeric-block.js';
+import { decodeInferRequest } from '../src/pipeline/oip-codec.js';
+import { checkJsonDepth, MAX_JSON_DEPTH } from '../src/server/json-depth.js';
+import { fuzzRuns } from './support/arbitraries.js';
+
+// ---- Texts ----------------------------------------------------------------------------------------------------
+
+const digitString = (minLength: number, maxLength: number) => fc.string({ unit: fc.constantFrom(...'0123456789'), minLength, maxLength });
+
+/** Numbers written every way JSON allows: long mantissas, leading and trailing zeros, exponents up to overflow. */
+const composedNumber = fc
+  .tuple(
+    fc.constantFrom('', '-'),
+    fc.oneof(fc.constant('0'), fc.tuple(fc.constantFrom(...'123456789'), digitString(0, 24)).map(([first, rest]) => first + rest)),
+    fc.option(digitString(1, 25).map((digits) => `.${digits}`), { nil: '' }),
+    fc.option(
+      fc.tuple(fc.constantFrom('e', 'E'), fc.constantFrom('', '+', '-'), fc.oneof(digitString(1, 3), fc.constantFrom('22', '23', '308', '309', '324', '400', '99999999999'))).map((parts) => parts.join('')),
+      { nil: '' },
+    ),
+  )
+  .map((parts) => parts.join(''));
+
+/**
+ * 16 to 19 significant digits of the exact midpoint between two neighbouring doubles, cut or rounded up: the
+ * decimals whose rounding is hardest to get right (and where the scanner must prove it or ask Number()).
+ */
+const nearMidpoint = fc
+  .tuple(fc.double({ min: 1e-6, max: 1e6, noNaN: true }), fc.integer({ min: 16, max: 19 }), fc.boolean())
+  .filter(([value]) => value > 0)
+  .map(([value, digits, up]) => {
+    const view = new DataView(new ArrayBuffer(8));
+    view.setFloat64(0, value);
+    const bits = view.getBigUint64(0);
+    const biased = Number(bits >> 52n);
+    const mantissa = (bits & ((1n << 52n) - 1n)) | (biased > 0 ? 1n << 52n : 0n);
+    // value = mantissa · 2^exponent; the midpoint above it is (2·mantissa + 1) · 2^(exponent − 1).
+    const exponent = Math.max(biased, 1) - 1075;
+    const scale = 1 - exponent;
+    const exact = scale > 0 ? (2n * mantissa + 1n) * 5n ** BigInt(scale) : (2n * mantissa + 1n) << BigInt(-scale);
+    const all = exact.toString();
+    let kept = BigInt(all.slice(0, digits));
+    if (up) kept += 1n;
+    return `${kept}e${all.length - digits - Math.max(scale, 0)}`;
+  });
+
+/** Numbers as clients print them: doubles, float32 values as doubles (what numpy's tolist() sends), edge cases. */
+const printedNumber = fc.oneof(
+  fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
+  fc.float({ noNaN: true, noDefaultInfinity: true }).map(String),
+  fc.double({ min: -1, max: 1, noNaN: true }).map((value) => String(Math.fround(value))),
+  nearMidpoint,
+  fc.constantFrom('-0', '-0.0', '0e0', '-0E-5', '1e-400', '-1e400', '9007199254740993', '9007199254740992.5', '2.2250738585072014e-308', '5e-324', '1.7976931348623157e308', '0.30000000000000004', '123456789012345678901234567890'),
+);
+
+const notANumber = fc.constantFrom('01', '1.', '.5', '+1', '-', '1e', '1e+', '--1', 'NaN', 'Infinity', '0x10', '- 1', '00', '1.e5');
+
+const numberText = fc.oneof({ weight: 6, arbitrary: composedNumber }, { weight: 6, arbitrary: printedNumber }, { weight: 1, arbitrary: notANumber });
+
+/** What sits where a tensor element should: mostly numbers, sometimes what JSON allows but a tensor does not. */
+const element = fc.oneof(
+  { weight: 30, arbitrary: numberText },
+  { weight: 1, arbitrary: fc.constantFrom('"a"', '"1"', 'true', 'false', 'null', '{}', '[]', '[1]', '"\\u0031"', 'tru', '"') },
+);
+
+const space = fc.oneof({ weight: 6, arbitrary: fc.constantFrom('', ' ', '\n', '\t', '\r\n  ') }, { weight: 1, arbitrary: fc.constantFrom('\u00a0', '\f', '\v') });
+
+/** A nested array of `shape`, written with random spacing, ragged at `ragged` (a row one short) when given. */
+const arrayText = (shape: number[], leaf: fc.Arbitrary<string>): fc.Arbitrary<string> =>
+  fc
+    .tuple(
+      fc.array(leaf, { minLength: shape.reduce((a, b) => a * b, 1) + 1, maxLength: shape.reduce((a, b) => a * b, 1) + 1 }),
+      fc.array(space, { minLength: 8, maxLength: 8 }),
+      fc.option(fc.nat(50), { freq: 4 }),
+    )
+    .map(([leaves, spaces, ragged]) => {
+      let nextLeaf = 0;
+      let nextGap = 0;
+      let rows = 0;
+      const gap = () => spaces[nextGap++ % spaces.length]!;
+      const build = (depth: number): string => {
+        if (depth === shape.length) return leaves[nextLeaf++ % leaves.length]!;
+        let length = shape[depth]!;
+        if (depth === shape.length - 1 && ragged !== null && rows++ === ragged) length = length === 0 ? 1 : length - 1;
+        return `[${gap()}${Array.from({ length }, () => build(depth + 1)).join(`${gap()},${gap()}`)}${gap()}]`;
+      };
+      return build(0);
+    });
+
+const shapeOf = fc.oneof(
+  { weight: 20, arbitrary: fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 4 }) },
+  // Around the nesting limit: a body nests two levels above its data.
+  { weight: 1, arbitrary: fc.integer({ min: MAX_JSON_DEPTH - 3, max: MAX_JSON_DEPTH + 1 }).map((rank) => Array.from({ length: rank }, () => 1)) },
+);
+
+/** A key as text: plain, or with unicode escapes that JSON.parse decodes to the same name. */
+const keyText = (name: string) =>
+  fc.constantFrom(`"${name}"`, `"${[...name].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}"`, `"${name.slice(0, 1)}\\u${name.charCodeAt(1).toString(16).padStart(4, '0')}${name.slice(2)}"`);
+
+const otherMember = fc.constantFrom('"id": "r1"', '"extra": [1, 2]', '"\\u00e9t\\u00e9": {"a": [true, null]}', '"__proto__": {"data": [1]}', '"constructor": {"prototype": {}}', '"data": 7', '"": ""');
+
+const dtypeText = fc.constantFrom('"float32"', '"float64"', '"int32"', '"int64"', '"uint8"', '"bool"', '"float16"', '3');
+
+/** A /score body around a tensor: {"data": …} or {"inputs": {"x": … | {dtype, shape, data}}}, with extra and duplicate members. */
+const scoreBody = fc
+  .tuple(shapeOf, fc.constantFrom('data', 'inputs', 'tensor'), space, fc.array(otherMember, { maxLength: 2 }), dtypeText, fc.boolean())
+  .chain(([shape, kind, gap, others, dtype, stateShape]) =>
+    fc.tuple(arrayText(shape, element), keyText('data'), keyText('inputs')).map(([array, dataKey, inputsKey]) => {
+      const members: string[] = [...others];
+      if (kind === 'data') members.splice(members.length > 0 ? 1 : 0, 0, `${dataKey}${gap}:${gap}${array}`);
+      else if (kind === 'inputs') members.push(`${inputsKey}: {"x":${gap}${array}}`);
+      else members.push(`${inputsKey}: {"x": {"dtype": ${dtype}, ${stateShape ? `"shape": ${JSON.stringify(shape)}, ` : ''}${dataKey}: ${array}}}`);
+      return `{${gap}${members.join(`,${gap}`)}${gap}}`;
+    }),
+  );
+
+/** An OIP infer request whose input carries JSON data. */
+const oipBody = fc
+  .tuple(shapeOf, fc.constantFrom('FP32', 'FP64', 'INT32', 'INT64', 'UINT8', 'BOOL', 'FP16'), fc.array(otherMember, { maxLength: 1 }))
+  .chain(([shape, datatype, others]) =>
+    arrayText(shape, element).map((array) => `{${[...others, `"inputs": [{"name": "x", "shape": ${JSON.stringify(shape)}, "datatype": "${datatype}", "data": ${array}}]`].join(', ')}}`),
+  );
+
+/** A text cut short or with one structural character put in at a random place. */
+const damaged = (text: fc.Arbitrary<string>) =>
+  fc.tuple(text, fc.nat(), fc.constantFrom('', '[', ']', '{', '}', ',', ':', '"', '\\', '\u0001', '\u00ff')).map(([body, at, inserted]) => {
+    const cut = at % (body.length + 1);
+    return inserted === '' ? body.slice(0, cut) : body.slice(0, cut) + inserted + body.slice(cut);
+  });
+
+const signature = fc
+  .tuple(fc.constantFrom('float32', 'float64', 'int32', 'int64', 'uint8', 'bool'), fc.integer({ min: 1, max: 4 }))
+  .map(([type, rank]): ModelSignature => ({ inputs: [{ name: 'x', type, shape: Array.from({ length: rank }, (_, i) => `d${i}`) }], outputs: [] }));
+
+// ---- Outcomes -------------------------------------------------------------------------------------------------
+
+/** What a decode came to, in a form that tells -0 from 0 and a bigint from a number. */
+function outcome(decode: () => Feeds): unknown {
+  try {
+    const feeds = decode();
+    return Object.entries(feeds).map(([name, tensor]) => ({
+      name,
+      type: tensor.type,
+      dims: [...tensor.dims],
+      array: tensor.data.constructor.name,
+      data: Array.from(tensor.data as ArrayLike<number | bigint>, (v) => (typeof v === 'bigint' ? `${v}n` : Object.is(v, -0) ? '-0' : v)),
+    }));
+  } catch (error) {
+    const { name, message, code } = error as Error & { code?: string };
+    return { refused: `${name} ${code ?? ''}: ${message}` };
+  }
+}
+
+/** The reference: the nesting check, JSON.parse, then the plain-array tensor path. */
+function referenceScore(text: Buffer, sig: ModelSignature): unknown {
+  return outcome(() => {
+    checkJsonDepth(text);
+    return feedsFromScoreBody('m', sig, JSON.parse(text.toString('utf8')));
+  });
+}
+
+/** The route's path: the scanner, and the reference when it declines. */
+function scannedScore(text: Buffer, sig: ModelSignature): unknown {
+  const scanned = scanJson(text, 0, text.length, MAX_JSON_DEPTH);
+  if (scanned === DECLINED) return referenceScore(text, sig);
+  return outcome(() => feedsFromScoreBody('m', sig, scanned));
+}
+
+/** JSON with -0 kept apart from 0; reading every field also runs the blocks' accessors. */
+const canonical = (value: unknown) => JSON.stringify(value, (_key, v: unknown) => (Object.is(v, -0) ? '-0' : v));
+
+function sameValue(text: Buffer): boolean {
+  const scanned = scanJson(text, 0, text.length, MAX_JSON_DEPTH);
+  if (scanned === DECLINED) return true;
+  return canonical(scanned) === canonical(JSON.parse(text.toString('utf8')));
+}
+
+// ---- Properties -----------------------------------------------------------------------------------------------
+
+test('every number reads as JSON.parse reads it, or the text is refused by both', (t) => {
+  fc.assert(
+    fc.property(fc.array(numberText, { minLength: 1, maxLength: 8 }), (numbers) => {
+      const text = Buffer.from(`[${numbers.join(',')}]`);
+      const scanned = scanJson(text, 0, text.length, MAX_JSON_DEPTH);
+      let reference: unknown;
+      try {
+        reference = JSON.parse(text.toString());
+      } catch {
+        return scanned === DECLINED;
+      }
+      return scanned !== DECLINED && canonical(scanned) === canonical(reference);
+    }),
+    fuzzRuns(3000),
+  );
+  t.pass();
+});
+
+test('/score bodies: the same decision and the same numbers as JSON.parse and the plain-array path', (t) => {
+  const body = fc.oneof({ weight: 4, arbitrary: scoreBody }, { weight: 1, arbitrary: damaged(scoreBody) });
+  fc.assert(
+    fc.property(body, signature, (text, sig) => {
+      const bytes = Buffer.from(text);
+      deepStrictEqual(scannedScore(bytes, sig), referenceScore(bytes, sig));
+      return sameValue(bytes);
+    }),
+    fuzzRuns(600),
+  );
+  t.pass();
+});
+
+test('OIP infer requests with JSON data: the same decision and the same numbers as JSON.parse', (t) => {
+  const body = fc.oneof({ weight: 4, arbitrary: oipBody }, { weight: 1, arbitrary: damaged(oipBody) });
+  fc.assert(
+    fc.property(body, signature, (text, sig) => {
+      const bytes = Buffer.from(text);
+      const reference = outcome(() => {
+        checkJsonDepth(bytes);
+        return decodeInferRequest('m', sig, bytes, undefined).feeds;
+      });
+      const scanned = scanJson(bytes, 0, bytes.length, MAX_JSON_DEPTH);
+      const candidate = scanned === DECLINED ? reference : outcome(() => decodeInferRequest('m', sig, bytes, undefined, scanned).feeds);
+      deepStrictEqual(candidate, reference);
+      return sameValue(bytes);
+    }),
+    fuzzRuns(400),
+  );
+  t.pass();
+});
+
+test('a tensor body is read into one typed block, not nested arrays, and an entry script still sees plain arrays', (t) => {
+  const rows = Array.from({ length: 64 }, (_, i) => Array.from({ length: 3 }, (_, j) => Math.fround(Math.sin(i * 3 + j))));
+  const text = Buffer.from(JSON.stringify({ data: [rows] }, null, 1));
+  const scanned = scanJson(text, 0, text.length, MAX_JSON_DEPTH) as Record<string, unknown>;
+  const block = fieldOf(scanned, 'data');
+  t.true(block instanceof NumericBlock);
+  t.deepEqual((block as NumericBlock).shape, [1, 64, 3]);
+  t.deepEqual(Array.from((block as NumericBlock).values), rows.flat());
+  // Read as plain JSON (what an entry script does), it is JSON.parse's value; the block is then gone.
+  t.deepEqual(scanned.data, JSON.parse(text.toString()).data);
+  t.false(fieldOf(scanned, 'data') instanceof NumericBlock);
+});
+
+test('the scanner declines what JSON.parse refuses, prototype keys and nesting past the limit', (t) => {
+  for (const text of ['', ' ', '{', '{"data": [1, 2]', '{"data": [1, 2]} x', '\ufeff{"data": [1]}', '{"a": "\u0001"}', '{"__proto__": {}}', '{"constructor": {"prototype": {}}}', '{"data": [01]}', `{"data": ${'['.repeat(MAX_JSON_DEPTH)}1${']'.repeat(MAX_JSON_DEPTH)}}`]) {
+    const bytes = Buffer.from(text);
+    t.is(scanJson(bytes, 0, bytes.length, MAX_JSON_DEPTH), DECLINED, JSON.stringify(text));
+  }
+  const deepest = Buffer.from(`{"data": ${'['.repeat(MAX_JSON_DEPTH - 1)}1${']'.repeat(MAX_JSON_DEPTH - 1)}}`);
+  t.not(scanJson(deepest, 0, deepest.length, MAX_JSON_DEPTH), DECLINED);
+});
