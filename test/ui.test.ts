@@ -165,7 +165,7 @@ test('the status page against the real program and its hub: keys, live swap, rol
 
   // Recent results: the photo just scored and a request that fails, each with its model and version (camera
   // frames are listed too), newest first.
-  const refused = await fetch(`${program.url}/score`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'image/jpeg' }, body: 'not a picture' });
+  const refused = await postImage(`${program.url}/score`, Buffer.from('not a picture'), 'image/jpeg', { authorization: `Bearer ${KEY}` });
   const { error } = (await refused.json()) as { error: { code: string } };
   const cells = async (selector: string) => {
     await page.locator(selector).first().waitFor();
@@ -283,8 +283,7 @@ test('the live stream lists recent results and errors, at most 5 a second per mo
   t.teardown(() => service.close());
   const events = await openEvents(service.url);
   t.teardown(() => events.close());
-  type Entry = RecentEntry;
-  const [kept] = await events.until<Entry[]>('recent', () => true);
+  const [kept] = await events.until<RecentEntry[]>('recent', () => true);
   t.true(Array.isArray(kept));
   const [series] = await events.until<RateSeries>('rates', () => true);
   t.like(series, { intervalMs: 5000, slots: 60 });
@@ -294,7 +293,7 @@ test('the live stream lists recent results and errors, at most 5 a second per mo
   const calls = Array.from({ length: 20 }, () => service.registry.use('method', 'face', undefined, async (model) => ({ result: { detections: [] }, model })));
   await Promise.all(calls);
   await t.throwsAsync(service.registry.use('rest', 'nope', undefined, async () => undefined), { code: 'EI_MODEL_NOT_FOUND' });
-  const entries = (await events.until<Entry[]>('results', (batch) => batch.some((entry) => entry.kind === 'skipped'))).flat();
+  const entries = (await events.until<RecentEntry[]>('results', (batch) => batch.some((entry) => entry.kind === 'skipped'))).flat();
   const listed = entries.filter((entry) => entry.kind === 'result' && entry.model === 'face');
   t.is(listed.length, 5);
   t.like(listed[0], { source: 'method', version: BUNDLED_MODEL.version, summary: 'no faces' });
@@ -308,13 +307,32 @@ test('the live stream lists recent results and errors, at most 5 a second per mo
   );
   t.true(entries.every((entry, i) => i === 0 || entry.id > entries[i - 1]!.id), 'ids grow');
 
-  // Real requests over HTTP show in the samples of the request histogram (the calls above are not HTTP
-  // requests), with their mean latency.
+  // An Open Inference Protocol call is listed with the tensors it answered (binary, read from its JSON header).
+  const pixels = Buffer.from(new Float32Array(256 * 256 * 3).buffer);
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: 'input:0', shape: [1, 256, 256, 3], datatype: 'FP32', parameters: { binary_data_size: pixels.length } }],
+      outputs: [{ name: 'Identity:0', parameters: { binary_data: true } }],
+    }),
+  );
+  const infer = await fetch(`${service.url}/v2/models/face/infer`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+    body: Buffer.concat([header, pixels]),
+  });
+  t.is(infer.status, 200);
+  const isInfer = (entry: RecentEntry) => entry.kind === 'result' && entry.source === 'oip';
+  const [inferred] = (await events.until<RecentEntry[]>('results', (batch) => batch.some(isInfer))).flat().filter(isInfer);
+  t.like(inferred, { model: 'face', version: BUNDLED_MODEL.version });
+  t.regex((inferred as { summary: string }).summary, /^Identity:0 1(×\d+)+$/);
+
+  // Real requests over HTTP show in the samples of the request histogram (the registry calls above are not
+  // HTTP requests; the infer is), with their mean latency.
   const picture = await sharp(await photo(3)).resize(320).jpeg().toBuffer();
   for (let i = 0; i < 3; i++) t.is((await postImage(`${service.url}/score`, picture, 'image/jpeg', { authorization: `Bearer ${KEY}` })).status, 200);
   const counted = (next: RateSeries) => next.samples.reduce((sum, sample) => sum + ((sample.models.face?.perSecond ?? 0) * next.intervalMs) / 1000, 0);
-  const [last] = (await events.until<RateSeries>('rates', (next) => Math.round(counted(next)) >= 3)).slice(-1);
-  t.is(Math.round(counted(last!)), 3);
+  const [last] = (await events.until<RateSeries>('rates', (next) => Math.round(counted(next)) >= 4)).slice(-1);
+  t.is(Math.round(counted(last!)), 4, 'one infer and three /score requests');
   const latencies = last!.samples.flatMap((sample) => sample.models.face?.meanMs ?? []);
   t.true(latencies.length > 0 && latencies.every((ms) => ms > 0), `mean latencies ${latencies.join(', ')} ms`);
 });

@@ -55,7 +55,8 @@ export class RecentResults extends EventEmitter<{ entry: [RecentEntry] }> {
     const call: Call = { source: outcome.source, version: outcome.model?.version ?? null, latencyMs: Math.round(outcome.ms * 10) / 10 };
     if ('error' in outcome) {
       const { error } = outcome;
-      this.#add({ kind: 'error', model, ...call, error: { code: isEdgeInferError(error) ? error.code : 'EI_INTERNAL', message: messageOf(error).slice(0, MESSAGE_CHARS) } });
+      const code = isEdgeInferError(error) ? error.code : 'EI_INTERNAL';
+      this.#add({ kind: 'error', model, ...call, error: { code, message: messageOf(error).slice(0, MESSAGE_CHARS) } });
     } else {
       this.#add({ kind: 'result', model, ...call, summary: summaryOf(outcome) });
     }
