@@ -3,11 +3,12 @@
  * module down. Scripts that hang or spin in init, spin in run, call process.exit in init or run, throw from a
  * timer, or outgrow their heap are deployed over a good version of the same slot: each new version fails with a
  * code that says why, the module answers GET / while it happens, and the good version keeps scoring.
- * A version that is already serving survives a request that crashes or hangs its script.
+ * A version that is already serving survives a request that crashes or hangs its script, and ctx works in the
+ * worker as it did in the main thread.
  */
 import { setTimeout } from 'node:timers/promises';
 import test from 'ava';
-import { postJson } from './support/fixtures.js';
+import { ocrClassifierPath, postJson } from './support/fixtures.js';
 import { makePackageFolder } from './support/packages.js';
 import { startService, type TestService } from './support/service.js';
 
@@ -130,4 +131,39 @@ test.serial('a serving version whose script exits or spins on one request fails 
   const slot = (await status()).models.served!;
   t.is(slot.status, 'active');
   t.is(slot.version, '1');
+});
+
+test.serial('ctx works in the worker: the model, a session of its own, the postprocessor at once, settings; its arrays stay its own', async (t) => {
+  const script = `let second;
+    export async function init(ctx) { second = await ctx.createSession(ctx.dir + '/second.onnx'); }
+    export async function run(input, ctx) {
+      const feeds = { x: { type: 'float32', dims: [1, 3, 48, 192], data: new Float32Array(3 * 48 * 192).fill(0.5) } };
+      const first = await ctx.model.run(feeds);
+      const other = await second.run(feeds);
+      if (input.release) await second.release();
+      return {
+        same: Array.from(Object.values(first)[0].data).join() === Array.from(Object.values(other)[0].data).join(),
+        labels: ctx.postprocess(first).predictions.map((p) => p.label).sort(),
+        inputs: second.signature.inputs.map((i) => i.name),
+        width: ctx.settings.image.width,
+        kept: feeds.x.data.length,
+      };
+    }`;
+  const folder = await makePackageFolder({
+    copy: { 'cls.onnx': ocrClassifierPath, 'second.onnx': ocrClassifierPath },
+    write: {
+      'score.mjs': script,
+      'edge-infer.json': { model: 'cls.onnx', image: { width: 192, height: 48, layout: 'NCHW' }, postprocess: { kind: 'classification', labels: ['up', 'down'], topK: 2 } },
+    },
+  });
+  t.true(await service.deploy({ name: 'context', version: '1', uri: folder }));
+  const score = async (body: object) => postJson(`${service.url}/models/context/score`, body);
+  const expected = { same: true, labels: ['down', 'up'], inputs: ['x'], width: 192, kept: 3 * 48 * 192 };
+  t.deepEqual(await (await score({})).json(), expected);
+  t.deepEqual(await (await score({ release: true })).json(), expected);
+  const released = await score({});
+  t.is(released.status, 500);
+  const body = (await released.json()) as ErrorBody;
+  t.is(body.error.code, 'EI_SCRIPT_FAILED');
+  t.regex(body.error.message, /released/);
 });
