@@ -216,6 +216,19 @@ test.serial('a lone request is answered once the delay passes, not held until ma
   t.is(after.single - before.single, 1, 'it ran as a batch of one');
 });
 
+test.serial('a preferred batch size runs as soon as it can be made, without waiting out the delay', async (t) => {
+  // Without the preferred size, four requests sent together would wait the 3 s and run as one batch of 4.
+  t.true(await service.deploy({ name: 'pref', version: '1', uri: ocrClassifierPath, batching: { maxBatch: 32, maxDelayMicros: 3_000_000, preferredBatchSizes: 2 } }));
+  const inputs = [1, 2, 3, 4].map((seed) => input(seed + 500));
+  const reference = await oneByOne(inputs);
+  const before = await batches('pref');
+  const answers = await Promise.all(inputs.map((data) => oipBinary('pref', data)));
+  answers.forEach((answer, i) => t.deepEqual(answer.scores, reference[i]));
+  const after = await batches('pref');
+  t.is(after.rows - before.rows, 4);
+  t.is(after.runs - before.runs, 2, 'two batches of the preferred 2');
+});
+
 test.serial('batching a model whose first input dimension is fixed fails the slot with EI_BATCHING_UNSUPPORTED; contradictory settings are EI_DESIRED_INVALID', async (t) => {
   const face: ModelSpec = { ...BUNDLED_MODEL, name: 'face', version: 'b1', batching: { maxBatch: 4, maxDelayMicros: 1000 } };
   const wrong = { name: 'wrong', version: '1', uri: ocrClassifierPath, batching: { maxBatch: 4, maxDelayMicros: 1000, preferredBatchSizes: [2, 8] } } as ModelSpec;
