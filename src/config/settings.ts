@@ -118,12 +118,21 @@ function parseInteger(name: string, text: string, min: number, max: number): num
   return value;
 }
 
-/** Keys, one per line or comma-separated; blank lines and `#` comments are skipped. */
+/**
+ * Keys, one per line or comma-separated; blank lines and `#` comments are skipped. A key must be what a request
+ * can send after "Authorization: Bearer ": one that could never match (a space inside, a control or non-ASCII
+ * character) is refused here, naming its place, never its text.
+ */
 export function parseKeys(text: string): string[] {
-  return text
+  const keys = text
     .split(/[\n,]/)
     .map((line) => line.replace(/#.*/, '').trim())
     .filter((key) => key.length > 0);
+  const unusable = keys.findIndex((key) => !/^[\x21-\x7e]+$/.test(key));
+  if (unusable >= 0) {
+    throw new EdgeInferError('EI_CONFIG_INVALID', [`key ${unusable + 1} holds a space, a control or a non-ASCII character, which no request can send after "Authorization: Bearer "; keys are visible ASCII`]);
+  }
+  return keys;
 }
 
 function readSetting(what: string, file: string): Buffer {
