@@ -50,7 +50,7 @@ export class RateChart {
     const last = points.at(-1);
     this.#text.textContent =
       peak === 0
-        ? `No requests in the last ${minutes} min (REST and OIP, sampled every ${series.intervalMs / 1000} s).`
+        ? `No REST or OIP requests in the last ${minutes} min.`
         : `Now ${last?.perSecond ?? 0} req/s, mean ${last?.meanMs ?? '—'} ms · peak ${peak} req/s over ${minutes} min`;
   }
 

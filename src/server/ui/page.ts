@@ -117,5 +117,12 @@ button:focus-visible, input:focus-visible, .drop:focus-within { outline: 3px sol
 .recent td:last-child { white-space: normal; overflow-wrap: anywhere; min-width: 12rem; }
 .recent td.number { text-align: right; }
 .recent p { margin: .5rem; }
+/* On a phone each entry is a wrapped line, the result included, rather than a table wider than the screen. */
+@media (max-width: 40rem) {
+  .recent thead { display: none; }
+  .recent tr { display: block; padding: .3rem .5rem; border-bottom: 1px solid var(--line); }
+  .recent td, .recent td:last-child { display: inline; padding: 0 .4rem 0 0; border: 0; white-space: normal; min-width: 0; }
+  .recent td:last-child { display: block; }
+}
 input[type=password] { font: inherit; padding: .35rem; width: min(100%, 22rem); display: block; margin: .3rem 0 .6rem; }
 `;
