@@ -50,7 +50,10 @@ export interface ScriptThreadOptions {
   /** The version's postprocessor, which the worker builds again for `ctx.postprocess`; unset when it has none. */
   postprocessor?: PostprocessorPlan;
   log: Logger;
-  /** Called once when the worker ends on its own or is stopped for a deadline (not by `stop`). */
+  /**
+   * Called once when the worker ends on its own or is stopped for a deadline (not by `stop`), once its `init` was
+   * done; before that, the end is the rejection of `start`.
+   */
   onEnd?: (error: EdgeInferError, cause: unknown) => void;
 }
 
@@ -155,7 +158,7 @@ export class ScriptThread {
   }
 
   #announce(error: EdgeInferError, cause: unknown): void {
-    this.#options.onEnd?.(error, cause);
+    if (this.#ready) this.#options.onEnd?.(error, cause);
   }
 
   #onMessage(message: FromWorker): void {
