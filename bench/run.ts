@@ -28,6 +28,15 @@ import { concurrentRate, httpRate, post, sequentialLatency, type HttpCall, type 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CLIENTS = 8;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/**
+ * BENCH_ONLY=key,key… runs only those rows and sections (keys: session, image-work, bare, oip, score-image,
+ * score-json, and each section's name, e.g. lifecycle); such a run prints but leaves bench/results.md, which
+ * keeps the last full run.
+ */
+const ONLY = process.env.BENCH_ONLY?.split(',').map((key) => key.trim()).filter(Boolean);
+const runs = (key: string) => !ONLY || ONLY.includes(key);
+/** A section's lines, or none when BENCH_ONLY leaves it out. */
+const section = async (key: string, bench: () => Promise<string[]>) => (runs(key) ? bench() : []);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 
@@ -80,6 +89,26 @@ function median(list: Row[]): Row {
 
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
 const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+const loadAverage = async () => (await readFile('/proc/loadavg', 'utf8').catch(() => 'unknown')).split(' ').slice(0, 3).join(' ');
+
+interface Target {
+  what: string;
+  goal: string;
+  /** The ratio in each round, in order. */
+  rounds: number[];
+  worst: number;
+  met: boolean;
+}
+
+/**
+ * A ratio of a service row to its floor, judged in every round (issue 13: "in every one of five consecutive
+ * runs"): met only when each round is within `limit`.
+ */
+function everyRound(what: string, service: Row[], floor: Row[], ratio: (service: Row, floor: Row) => number, bound: 'at most' | 'at least', limit: number): Target {
+  const rounds = service.map((row, i) => ratio(row, floor[i]!));
+  const worst = bound === 'at most' ? Math.max(...rounds) : Math.min(...rounds);
+  return { what, goal: `${bound === 'at most' ? '≤' : '≥'} ${limit}x`, rounds, worst, met: bound === 'at most' ? worst <= limit : worst >= limit };
+}
 
 async function main(): Promise<void> {
   const modelFile = BUNDLED_MODEL.uri;
@@ -103,20 +132,22 @@ async function main(): Promise<void> {
   );
   const base = `http://127.0.0.1:${port}`;
   const json = Buffer.from(JSON.stringify({ data: nested(input, shape) }));
-  const paths: Array<[string, () => Promise<Row>]> = [
-    ['in-process session.run', async () => ({ name: '', latency: await sequentialLatency(() => model.run(feeds), SECONDS), rate8: await concurrentRate(() => model.run(feeds), CLIENTS, SECONDS) })],
-    ['in-process image work (decode + preprocess + run)', async () => ({ name: '', latency: await sequentialLatency(imageWork, SECONDS), rate8: await concurrentRate(imageWork, CLIENTS, SECONDS) })],
-    ['bare node:http OIP binary', () => measureHttp('', { url: `http://127.0.0.1:${bare.line}/`, ...binary })],
-    ['service OIP binary /v2/models/face/infer', () => measureHttp('', { url: `${base}/v2/models/face/infer`, ...binary })],
-    ['service /score image (JPEG 1920x1280)', () => measureHttp('', { url: `${base}/score`, headers: { 'content-type': 'image/jpeg' }, body: image })],
-    [`service /score JSON (${(json.length / 1e6).toFixed(1)} MB)`, () => measureHttp('', { url: `${base}/score`, headers: { 'content-type': 'application/json' }, body: json })],
+  const paths: Array<[string, string, () => Promise<Row>]> = [
+    ['session', 'in-process session.run', async () => ({ name: '', latency: await sequentialLatency(() => model.run(feeds), SECONDS), rate8: await concurrentRate(() => model.run(feeds), CLIENTS, SECONDS) })],
+    ['image-work', 'in-process image work (decode + preprocess + run)', async () => ({ name: '', latency: await sequentialLatency(imageWork, SECONDS), rate8: await concurrentRate(imageWork, CLIENTS, SECONDS) })],
+    ['bare', 'bare node:http OIP binary', () => measureHttp('', { url: `http://127.0.0.1:${bare.line}/`, ...binary })],
+    ['oip', 'service OIP binary /v2/models/face/infer', () => measureHttp('', { url: `${base}/v2/models/face/infer`, ...binary })],
+    ['score-image', 'service /score image (JPEG 1920x1280)', () => measureHttp('', { url: `${base}/score`, headers: { 'content-type': 'image/jpeg' }, body: image })],
+    ['score-json', `service /score JSON (${(json.length / 1e6).toFixed(1)} MB)`, () => measureHttp('', { url: `${base}/score`, headers: { 'content-type': 'application/json' }, body: json })],
   ];
-  const rounds: Row[][] = paths.map(() => []);
+  const chosen = paths.filter(([key]) => runs(key));
+  const rounds: Row[][] = chosen.map(() => []);
+  const loadBefore = await loadAverage();
   try {
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [i, [name, measure]] of paths.entries()) {
+      for (const [i, [, name, measure]] of chosen.entries()) {
         rounds[i]!.push({ ...(await measure()), name });
-        process.stderr.write(`round ${round + 1}/${ROUNDS}: ${name}\n`);
+        process.stderr.write(`round ${round + 1}/${ROUNDS}: ${name} (load ${await loadAverage()})\n`);
       }
     }
   } finally {
@@ -125,21 +156,27 @@ async function main(): Promise<void> {
     await model.release();
     await version.release();
   }
+  const loadAfter = await loadAverage();
   const rows: Row[] = rounds.map((list) => median(list));
 
-  const byName = (prefix: string) => rows.find((r) => r.name.startsWith(prefix))!;
-  const bareRow = byName('bare');
-  const oipRow = byName('service OIP');
-  const imageRow = byName('service /score image');
-  const inProcessImage = byName('in-process image');
-  const p50Ratio = oipRow.latency.p50 / bareRow.latency.p50;
-  const rateRatio = oipRow.rate8 / bareRow.rate8;
-  const imageRatio = imageRow.rate8 / inProcessImage.rate8;
+  /** Every round of a row, or undefined when BENCH_ONLY left it out. */
+  const roundsOf = (key: string) => rounds[chosen.findIndex(([k]) => k === key)];
+  const targets: Target[] = [];
+  const judge = (keys: [string, string], make: (service: Row[], floor: Row[]) => Target) => {
+    const [service, floor] = keys.map(roundsOf);
+    if (service && floor) targets.push(make(service, floor));
+  };
+  const p50 = (a: Row, b: Row) => a.latency.p50 / b.latency.p50;
+  const rate8 = (a: Row, b: Row) => a.rate8 / b.rate8;
+  judge(['oip', 'bare'], (s, f) => everyRound('OIP binary p50, service / bare server', s, f, p50, 'at most', 1.05));
+  judge(['oip', 'bare'], (s, f) => everyRound(`OIP binary ${CLIENTS}-client req/s, service / bare server`, s, f, rate8, 'at least', 0.95));
+  judge(['score-json', 'session'], (s, f) => everyRound('/score JSON p50, service / in-process session.run', s, f, p50, 'at most', 4));
+  judge(['score-image', 'image-work'], (s, f) => everyRound(`image ${CLIENTS}-client req/s, service / in-process work`, s, f, rate8, 'at least', 0.9));
 
   const lines = [
     `# edge-infer benchmark`,
     ``,
-    `${new Date().toISOString()} · ${cpus().length} × ${cpus()[0]?.model.trim()} · Node ${process.version} · bundled BlazeFace 256×256, float32 input ${shape.join('×')} (${(input.byteLength / 1024).toFixed(0)} KiB) · ${SECONDS} s per figure, median of ${ROUNDS} rounds`,
+    `${new Date().toISOString()} · ${cpus().length} × ${cpus()[0]?.model.trim()} · Node ${process.version} · bundled BlazeFace 256×256, float32 input ${shape.join('×')} (${(input.byteLength / 1024).toFixed(0)} KiB) · ${SECONDS} s per figure, median of ${ROUNDS} rounds · load average ${loadBefore} before, ${loadAfter} after${ONLY ? ` · BENCH_ONLY=${ONLY.join(',')}` : ''}`,
     ``,
     `| path | p50 ms (1 client) | p99 ms (1 client) | req/s (1 client) | req/s (${CLIENTS} clients) |`,
     `| --- | ---: | ---: | ---: | ---: |`,
@@ -147,23 +184,23 @@ async function main(): Promise<void> {
     ``,
     `In-process rows run ${CLIENTS} concurrent calls for the ${CLIENTS}-client column. HTTP rows: 1 client is a sequential loop over one kept-alive connection (latency to 0.01 ms); ${CLIENTS} clients is autocannon.`,
     ``,
-    `| target | measured | goal | |`,
-    `| --- | ---: | ---: | --- |`,
-    `| OIP binary p50, service / bare server | ${fmt(p50Ratio, 3)}x | ≤ 1.10x | ${verdict(p50Ratio <= 1.1)} |`,
-    `| OIP binary ${CLIENTS}-client req/s, service / bare server | ${fmt(rateRatio, 3)}x | ≥ 0.95x | ${verdict(rateRatio >= 0.95)} |`,
-    `| image ${CLIENTS}-client req/s, service / in-process work | ${fmt(imageRatio, 3)}x | ≥ 0.90x | ${verdict(imageRatio >= 0.9)} |`,
+    `Each target is judged in every round (a round measures each path once, one after the other); the worst round is the one shown. bench/README.md says what each row measures.`,
     ``,
-    ...(await lifecycleBench()),
-    ...(await messagesBench()),
-    ...(await admissionBench()),
-    ...(await camerasBench()),
-    ...(await remoteBench()),
-    ...(await scriptWorkerBench()),
-    ...(await batchingBench()),
+    `| target | worst round | every round | goal | |`,
+    `| --- | ---: | --- | ---: | --- |`,
+    ...targets.map((g) => `| ${g.what} | ${fmt(g.worst, 3)}x | ${g.rounds.map((r) => fmt(r, 3)).join(', ')} | ${g.goal} | ${verdict(g.met)} |`),
+    ``,
+    ...(await section('lifecycle', lifecycleBench)),
+    ...(await section('messages', messagesBench)),
+    ...(await section('admission', admissionBench)),
+    ...(await section('cameras', camerasBench)),
+    ...(await section('remote', remoteBench)),
+    ...(await section('script-worker', scriptWorkerBench)),
+    ...(await section('batching', batchingBench)),
   ];
   const table = lines.join('\n');
   process.stdout.write(`${table}\n`);
-  await writeFile(path.join(root, 'bench/results.md'), table);
+  if (!ONLY) await writeFile(path.join(root, 'bench/results.md'), table);
 }
 
 await main();

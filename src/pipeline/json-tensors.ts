@@ -84,13 +84,15 @@ export function tensorFromJson(spec: TensorSpec, given: JsonTensor): Tensor {
     throw new EdgeInferError('EI_INPUT_DTYPE', [spec.name, type, `a value ${JSON.stringify(value)}`]);
   };
   if (block) {
-    // The same checks as below, on values that can only be numbers.
+    // The same checks as below, on values that can only be numbers; then one native conversion (set() stores
+    // each value as an assignment would), as a store into a typed array of any dtype here would be megamorphic.
     const values = block.values;
     for (let i = 0; i < count; i++) {
       const number = values[i]!;
       if (!Number.isFinite(number) || (integer && !Number.isInteger(number))) refuse(number);
-      data[i] = (info.bigint ? BigInt(number) : number) as never;
     }
+    if (info.bigint) for (let i = 0; i < count; i++) data[i] = BigInt(values[i]!) as never;
+    else (data as Float64Array).set(values);
     return { type, dims, data };
   }
   let index = 0;
