@@ -35,7 +35,8 @@ export async function azureMlRoutes(app: FastifyInstance, options: ServiceOption
       done(error as Error, undefined);
       return;
     }
-    parseJson(request, body.toString('utf8'), done);
+    // fastify's default parser answers through `done` and returns nothing; its type also admits the promise form.
+    void parseJson(request, body.toString('utf8'), done);
   });
 
   app.get('/', async (_request, reply) => reply.type('text/plain; charset=utf-8').send('Healthy'));
