@@ -11,7 +11,10 @@ import { ERRORS, recordedError, statusCodeOf } from '../../src/errors.js';
 
 // ---- Runs and seeds -------------------------------------------------------------------------------------------
 
-/** `npm run fuzz` sets FUZZ=long: a random seed (printed, to replay) and ten times the runs. */
+/**
+ * `npm run fuzz` sets FUZZ=long, ten times the runs, and FUZZ_SEED to the time unless given (one seed for every
+ * file, printed, to replay); FUZZ=long alone (one file by hand) draws a seed of its own.
+ */
 const LONG = process.env.FUZZ === 'long';
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : LONG ? Math.floor(Math.random() * 2 ** 31) : 20261126;
 let announced = false;
