@@ -8,6 +8,8 @@
  */
 import { setTimeout } from 'node:timers/promises';
 import test from 'ava';
+import { parseSettings, type Settings } from '../src/config/settings.js';
+import { isEdgeInferError } from '../src/errors.js';
 import { ocrClassifierPath, postJson } from './support/fixtures.js';
 import { makePackageFolder } from './support/packages.js';
 import { startService, type TestService } from './support/service.js';
@@ -166,4 +168,15 @@ test.serial('ctx works in the worker: the model, a session of its own, the postp
   const body = (await released.json()) as ErrorBody;
   t.is(body.error.code, 'EI_SCRIPT_FAILED');
   t.regex(body.error.message, /released/);
+});
+
+test('the script limits are settings: defaults, flags, variables, and a refused value names its flag', (t) => {
+  const limits = (argv: string[], env: NodeJS.ProcessEnv = {}) => (parseSettings(argv, env) as Settings).scriptLimits;
+  t.deepEqual(limits([]), { loadTimeoutMs: 60_000, runTimeoutMs: 30_000, memoryMb: 256 });
+  t.deepEqual(limits(['--script-load-timeout', '5', '--script-run-timeout', '2', '--script-memory', '1GiB']), { loadTimeoutMs: 5000, runTimeoutMs: 2000, memoryMb: 1024 });
+  t.deepEqual(limits([], { EDGE_INFER_SCRIPT_RUN_TIMEOUT: '90', EDGE_INFER_SCRIPT_MEMORY: '64MiB' }), { loadTimeoutMs: 60_000, runTimeoutMs: 90_000, memoryMb: 64 });
+  for (const [flag, value] of [['--script-run-timeout', '0'], ['--script-load-timeout', 'soon'], ['--script-memory', '8MiB']] as const) {
+    const error = t.throws(() => parseSettings([flag, value], {}));
+    t.true(isEdgeInferError(error) && error.code === 'EI_CONFIG_INVALID' && error.message.includes(flag), String(error));
+  }
 });
