@@ -1,20 +1,29 @@
 /**
  * Dynamic batching through the real service, with PaddleOCR's text-direction classifier (its batch, height and
  * width dimensions are free): results through a batch are the results of the same requests run one by one, for
- * REST, OIP (JSON and binary) and edgeHub messages stacked into the same batches; a bad request is refused alone;
- * a swap under batched load fails nothing; a lone request is answered without waiting for company that never
- * comes; a model with a fixed first dimension, or settings that contradict themselves, are refused clearly.
- * That batches really formed is read from /metrics (edge_infer_batch_size).
+ * REST, OIP (JSON and binary) and edgeHub messages (the module's intake, and the real program behind the test
+ * edgeHub) stacked into the same batches; a bad request is refused alone; a swap under batched load fails nothing;
+ * a lone request is answered without waiting for company that never comes, and a preferred size without waiting
+ * out the delay; on an accelerator a batch is one inference, and a failed run fails only its batch; a model with a
+ * fixed first dimension, or settings that contradict themselves, are refused clearly. That batches really formed
+ * is read from /metrics (edge_infer_batch_size).
  */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import test from 'ava';
 import { createLogger } from '../src/log.js';
 import { InputScorer } from '../src/hub/messages.js';
 import { BUNDLED_MODEL } from '../src/models/bundled.js';
 import type { ModelSpec } from '../src/models/deploy.js';
 import type { OutputMessage } from '../src/sources/result-message.js';
+import { EdgeHub } from './support/edgehub.js';
 import { ocrClassifierPath, postJson } from './support/fixtures.js';
+import { makeCertificate } from './support/network.js';
 import { BinaryOipServer } from './support/oip-server-binary.js';
+import { startProgram } from './support/program.js';
 import { startService, type TestService } from './support/service.js';
+import { until } from './support/until.js';
 
 const SHAPE = [1, 3, 48, 192];
 const PER_REQUEST = SHAPE.reduce((a, b) => a * b);
@@ -45,20 +54,20 @@ function desired(...specs: ModelSpec[]) {
 }
 
 /** A distinct input per seed, in steps of 1/64 so that JSON carries every value exactly. */
-function input(seed: number): number[] {
+function input(seed: number, count = PER_REQUEST): number[] {
   const data: number[] = [];
   let state = seed;
-  for (let i = 0; i < PER_REQUEST; i++) {
+  for (let i = 0; i < count; i++) {
     state = (state * 1103515245 + 12345) % 2 ** 31;
     data.push(Math.round((state / 2 ** 31) * 128 - 64) / 64);
   }
   return data;
 }
 
-function nested(data: number[]): unknown {
+function nested(data: number[], shape = SHAPE): unknown {
   let offset = 0;
   const build = (depth: number): unknown =>
-    depth === SHAPE.length - 1 ? data.slice(offset, (offset += SHAPE[depth]!)) : Array.from({ length: SHAPE[depth]! }, () => build(depth + 1));
+    depth === shape.length - 1 ? data.slice(offset, (offset += shape[depth]!)) : Array.from({ length: shape[depth]! }, () => build(depth + 1));
   return build(0);
 }
 
@@ -81,17 +90,19 @@ const oipJson: Call = async (model, data) => {
   return oipAnswer(response, (await response.json()) as never);
 };
 
-/** OIP infer with the binary tensor data extension (a JSON answer). */
-const oipBinary: Call = async (model, data) => {
+/** OIP infer with the binary tensor data extension (a JSON answer), at `base`. */
+async function oipBinaryAt(base: string, model: string, data: number[], shape = SHAPE): ReturnType<Call> {
   const bytes = Buffer.from(new Float32Array(data).buffer);
-  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: SHAPE, datatype: 'FP32', parameters: { binary_data_size: bytes.length } }] }));
-  const response = await fetch(`${service.url}/v2/models/${model}/infer`, {
+  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape, datatype: 'FP32', parameters: { binary_data_size: bytes.length } }] }));
+  const response = await fetch(`${base}/v2/models/${model}/infer`, {
     method: 'POST',
     headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
     body: new Uint8Array(Buffer.concat([header, bytes])),
   });
   return oipAnswer(response, (await response.json()) as never);
-};
+}
+
+const oipBinary: Call = (model, data) => oipBinaryAt(service.url, model, data);
 
 /** An edgeHub input message through the module's own intake (InputScorer), its answer as sent on `results`. */
 const message: Call = (model, data) =>
@@ -112,8 +123,8 @@ const message: Call = (model, data) =>
   });
 
 /** Runs per model slot, and the rows they held, as /metrics counts them. */
-async function batches(model: string): Promise<{ runs: number; rows: number; single: number }> {
-  const text = await (await fetch(`${service.url}/metrics`)).text();
+async function batches(model: string, base = service.url): Promise<{ runs: number; rows: number; single: number }> {
+  const text = await (await fetch(`${base}/metrics`)).text();
   const figure = (pattern: string) => Number(new RegExp(`^${pattern} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
   return {
     runs: figure(`edge_infer_batch_size_count\\{model="${model}"\\}`),
@@ -276,4 +287,42 @@ test.serial('on an accelerator a batch is one inference on the server; a batch w
   for (const answer of failed) t.is(answer.status, 503, JSON.stringify(answer.body));
   const again = await wave();
   again.forEach((answer, i) => t.deepEqual(answer.scores, reference[i]));
+});
+
+test.serial('input messages through the test edgeHub (the real SDK over MQTT+TLS) share batches, and each result is what its input gets alone', async (t) => {
+  // Smaller images than above: edgeHub messages are kept well under IoT Hub's 256 KiB.
+  const shape = [1, 3, 48, 48];
+  const tls = await makeCertificate();
+  const dir = await mkdtemp(path.join(tmpdir(), 'edge-infer-batching-hub-'));
+  await writeFile(path.join(dir, 'ca.pem'), tls.cert);
+  const models = { cls: { version: '1', uri: ocrClassifierPath, batching: { maxBatch: 8, maxDelayMicros: 1_000_000 } }, plain: { version: '1', uri: ocrClassifierPath } };
+  const hub = new EdgeHub({ tls, hubName: 'hub.example', deviceId: 'gw', moduleId: 'edge-infer', key: Buffer.from('batching-key-'.repeat(3)).toString('base64'), desired: { models } });
+  await hub.start();
+  const program = await startProgram(['--store', path.join(dir, 'store')], { EDGE_INFER_CONNECTION_STRING: hub.connectionString, EDGE_INFER_CA_FILE: path.join(dir, 'ca.pem') }).catch(async (error: unknown) => {
+    await hub.stop();
+    throw error;
+  });
+  try {
+    const reported = () => (hub.reported as { models?: Record<string, { status: string } | null> }).models ?? {};
+    await until(() => reported().cls?.status === 'active' && reported().plain?.status === 'active', 'both slots active', { timeoutMs: 60_000, describe: () => hub.reported });
+    const inputs = [1, 2, 3, 4, 5, 6, 7, 8].map((seed) => input(seed + 600, 3 * 48 * 48));
+    const reference: number[][] = [];
+    for (const data of inputs) reference.push((await oipBinaryAt(program.url, 'plain', data, shape)).scores!);
+    const before = await batches('cls', program.url);
+    const sentBefore = hub.outputs.length;
+    const ids = await Promise.all(inputs.map((data) => hub.sendInput('score', JSON.stringify({ data: nested(data, shape) }), { '$.ct': 'application/json', model: 'cls' })));
+    const outputs = (await hub.waitForOutputs(sentBefore + inputs.length, 60_000)).slice(sentBefore);
+    ids.forEach((id, i) => {
+      const message = outputs.find((m) => m.properties['$.cid'] === id);
+      t.is(message?.output, 'results');
+      const result = (JSON.parse(message!.body.toString()) as { result: { outputs: Record<string, { data: number[] }> } }).result;
+      t.deepEqual(result.outputs[OUTPUT]?.data, reference[i], `message ${i}`);
+    });
+    const after = await batches('cls', program.url);
+    t.is(after.rows - before.rows, 8);
+    t.true(after.runs - before.runs < 8, `8 messages ran as ${after.runs - before.runs} batches`);
+  } finally {
+    await program.stop();
+    await hub.stop();
+  }
 });
