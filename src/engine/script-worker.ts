@@ -48,9 +48,7 @@ async function postprocessOf({ postprocessor: plan, model, modelName, dir, setti
   return (outputs) => runPostprocessor(postprocessor, modelName, outputs, plan.geometry);
 }
 
-/** A script may hand in ONNX Runtime's own Tensor objects; only their plain fields cross. */
-const feedsOf = (feeds: Feeds) => plainTensors(feeds);
-
+// A script may hand in ONNX Runtime's own Tensor objects: only their plain fields cross (plainTensors).
 const ctx = {
   dir: data.dir,
   settings: data.settings,
@@ -58,13 +56,13 @@ const ctx = {
   model: data.model && {
     file: data.model.file,
     signature: data.model.signature,
-    run: (feeds: Feeds, outputNames?: readonly string[]) => call('model.run', [feedsOf(feeds), outputNames]),
+    run: (feeds: Feeds, outputNames?: readonly string[]) => call('model.run', [plainTensors(feeds), outputNames]),
   },
   createSession: async (file: string) => {
     const { id, ...session } = (await call('createSession', [file])) as { id: number; file: string; signature: unknown };
     return {
       ...session,
-      run: (feeds: Feeds, outputNames?: readonly string[]) => call('session.run', [id, feedsOf(feeds), outputNames]),
+      run: (feeds: Feeds, outputNames?: readonly string[]) => call('session.run', [id, plainTensors(feeds), outputNames]),
       release: () => call('session.release', [id]),
     };
   },
