@@ -96,7 +96,6 @@ export async function createService(settings: Settings, log: Logger, wiring: Ser
     onSwap: (name) => metrics.swaps.inc({ model: name }),
     onDownloaded: (ok) => metrics.downloads.inc({ result: ok ? 'verified' : 'failed' }),
     maxUnpackedBytes: settings.maxUnpacked,
-    scriptLimits: settings.scriptLimits,
     maxBody: settings.maxBody,
     scriptLimits: settings.scriptLimits,
   };
