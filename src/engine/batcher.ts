@@ -228,8 +228,8 @@ class BatchedModel implements EngineModel {
     const taken = new Set(batch);
     this.#queue = this.#queue.filter((pending) => !taken.has(pending));
     const rows = sumRows(batch);
-    this.#onBatch(this.#slot, rows);
     try {
+      this.#onBatch(this.#slot, rows);
       // One request alone runs as it came: no copy in, no split out.
       if (batch.length === 1) {
         batch[0]!.resolve(await this.#model.run(batch[0]!.feeds, batch[0]!.outputNames));
