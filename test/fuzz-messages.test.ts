@@ -93,7 +93,7 @@ test.serial('odd messages get one answer each, with a code for bad input, and th
       const after = await sendGood();
       if (after !== goodResult) throw new Error(`the good message now answers ${after.slice(0, 300)}`);
     }),
-    fuzzRuns(40),
+    fuzzRuns(30),
   );
   t.is(program.child.exitCode, null);
 });

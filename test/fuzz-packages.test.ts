@@ -202,7 +202,7 @@ test.serial('packages either load or fail with their code, stay inside the store
       const after = await scoreFace();
       if (after !== goodAnswer) throw new Error(`the face slot now answers ${after.slice(0, 300)}`);
     }),
-    fuzzRuns(40),
+    fuzzRuns(25),
   );
   t.log(`${loaded} of the packages loaded`);
   t.deepEqual(await escapes(), []);

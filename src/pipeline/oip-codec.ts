@@ -6,7 +6,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { EdgeInferError, messageOf } from '../errors.js';
-import { fromBytes, fromOipDatatype, toBytes, toJsonValues, toOipDatatype } from '../engine/dtypes.js';
+import { dtypeInfo, fromBytes, fromOipDatatype, toBytes, toJsonValues, toOipDatatype } from '../engine/dtypes.js';
 import { elementCount, type Feeds, type ModelSignature, type Outputs, type TensorSpec } from '../engine/tensor.js';
 import { assembleFeeds, checkDtypeAndShape } from './feeds.js';
 import { tensorFromJson } from './json-tensors.js';
@@ -91,11 +91,12 @@ export function decodeInferRequest(
       name: input.name,
       toTensor: (spec: TensorSpec) => {
         checkDtypeAndShape(spec, dtype, input.shape);
-        const data = fromBytes(dtype, bytes);
-        if (data.length !== elementCount(input.shape)) {
-          throw new EdgeInferError('EI_BAD_BINARY_TENSOR', [`input "${input.name}" has ${data.length} elements for shape ${JSON.stringify(input.shape)}`]);
+        // Checked in bytes before any view is made: a size that is no whole number of elements is the client's error.
+        const expected = elementCount(input.shape) * dtypeInfo(dtype)!.bytes;
+        if (bytes.byteLength !== expected) {
+          throw new EdgeInferError('EI_BAD_BINARY_TENSOR', [`input "${input.name}" has ${bytes.byteLength} bytes; ${input.datatype} of shape ${JSON.stringify(input.shape)} is ${expected}`]);
         }
-        return { type: dtype, dims: input.shape, data };
+        return { type: dtype, dims: input.shape, data: fromBytes(dtype, bytes) };
       },
     };
   });
