@@ -162,21 +162,6 @@ function outcome(decode: () => Feeds): unknown {
   }
 }
 
-/** The reference: the nesting check, JSON.parse, then the plain-array tensor path. */
-function referenceScore(text: Buffer, sig: ModelSignature): unknown {
-  return outcome(() => {
-    checkJsonDepth(text);
-    return feedsFromScoreBody('m', sig, JSON.parse(text.toString('utf8')));
-  });
-}
-
-/** The route's path: the scanner, and the reference when it declines. */
-function scannedScore(text: Buffer, sig: ModelSignature): unknown {
-  const scanned = scanJson(text, 0, text.length, MAX_JSON_DEPTH);
-  if (scanned === DECLINED) return referenceScore(text, sig);
-  return outcome(() => feedsFromScoreBody('m', sig, scanned));
-}
-
 /** JSON with -0 kept apart from 0; reading every field also runs the blocks' accessors. */
 const canonical = (value: unknown) => JSON.stringify(value, (_key, v: unknown) => (Object.is(v, -0) ? '-0' : v));
 
@@ -184,6 +169,28 @@ function sameValue(text: Buffer): boolean {
   const scanned = scanJson(text, 0, text.length, MAX_JSON_DEPTH);
   if (scanned === DECLINED) return true;
   return canonical(scanned) === canonical(JSON.parse(text.toString('utf8')));
+}
+
+/**
+ * Bodies from `texts`, and damaged ones: decoded after the scanner (after the reference path where it declines),
+ * they give what they give after the nesting check and JSON.parse, and the scanned value reads as JSON.parse's.
+ * @param decode decodes a body, from the scanned value when one is given, else with JSON.parse
+ */
+function sameAsReference(texts: fc.Arbitrary<string>, decode: (bytes: Buffer, sig: ModelSignature, scanned?: unknown) => Feeds, runs: number): void {
+  const body = fc.oneof({ weight: 4, arbitrary: texts }, { weight: 1, arbitrary: damaged(texts) });
+  fc.assert(
+    fc.property(body, signature, (text, sig) => {
+      const bytes = Buffer.from(text);
+      const reference = outcome(() => {
+        checkJsonDepth(bytes);
+        return decode(bytes, sig);
+      });
+      const scanned = scanJson(bytes, 0, bytes.length, MAX_JSON_DEPTH);
+      deepStrictEqual(scanned === DECLINED ? reference : outcome(() => decode(bytes, sig, scanned)), reference);
+      return sameValue(bytes);
+    }),
+    fuzzRuns(runs),
+  );
 }
 
 // ---- Properties -----------------------------------------------------------------------------------------------
@@ -207,34 +214,12 @@ test('every number reads as JSON.parse reads it, or the text is refused by both'
 });
 
 test('/score bodies: the same decision and the same numbers as JSON.parse and the plain-array path', (t) => {
-  const body = fc.oneof({ weight: 4, arbitrary: scoreBody }, { weight: 1, arbitrary: damaged(scoreBody) });
-  fc.assert(
-    fc.property(body, signature, (text, sig) => {
-      const bytes = Buffer.from(text);
-      deepStrictEqual(scannedScore(bytes, sig), referenceScore(bytes, sig));
-      return sameValue(bytes);
-    }),
-    fuzzRuns(600),
-  );
+  sameAsReference(scoreBody, (bytes, sig, scanned) => feedsFromScoreBody('m', sig, scanned ?? JSON.parse(bytes.toString('utf8'))), 600);
   t.pass();
 });
 
 test('OIP infer requests with JSON data: the same decision and the same numbers as JSON.parse', (t) => {
-  const body = fc.oneof({ weight: 4, arbitrary: oipBody }, { weight: 1, arbitrary: damaged(oipBody) });
-  fc.assert(
-    fc.property(body, signature, (text, sig) => {
-      const bytes = Buffer.from(text);
-      const reference = outcome(() => {
-        checkJsonDepth(bytes);
-        return decodeInferRequest('m', sig, bytes, undefined).feeds;
-      });
-      const scanned = scanJson(bytes, 0, bytes.length, MAX_JSON_DEPTH);
-      const candidate = scanned === DECLINED ? reference : outcome(() => decodeInferRequest('m', sig, bytes, undefined, scanned).feeds);
-      deepStrictEqual(candidate, reference);
-      return sameValue(bytes);
-    }),
-    fuzzRuns(400),
-  );
+  sameAsReference(oipBody, (bytes, sig, scanned) => decodeInferRequest('m', sig, bytes, undefined, scanned).feeds, 400);
   t.pass();
 });
 

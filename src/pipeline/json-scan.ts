@@ -90,31 +90,19 @@ class Scanner {
   #object(depth: number): Record<string, unknown> {
     if (depth > this.#maxDepth) throw DECLINE;
     const object: Record<string, unknown> = {};
-    let p = this.#space(this.#pos + 1);
-    if (this.#text[p] === CLOSE_OBJECT) {
-      this.#pos = p + 1;
-      return object;
-    }
-    for (;;) {
-      if (this.#text[p] !== QUOTE) throw DECLINE;
-      this.#pos = p;
+    if (this.#opensEmpty(CLOSE_OBJECT)) return object;
+    do {
+      if (this.#text[this.#pos] !== QUOTE) throw DECLINE;
       const key = this.#string();
       if (GUARDED_KEYS.has(key)) throw DECLINE;
-      p = this.#space(this.#pos);
+      const p = this.#space(this.#pos);
       if (this.#text[p] !== COLON) throw DECLINE;
       this.#pos = this.#space(p + 1);
       const value = this.#value(depth + 1);
       if (value instanceof NumericBlock) defineBlock(object, key, value);
       else define(object, key, value);
-      p = this.#space(this.#pos);
-      const c = this.#text[p];
-      if (c === CLOSE_OBJECT) {
-        this.#pos = p + 1;
-        return object;
-      }
-      if (c !== COMMA) throw DECLINE;
-      p = this.#space(p + 1);
-    }
+    } while (!this.#afterMember(CLOSE_OBJECT));
+    return object;
   }
 
   /** A rectangular array of numbers as a block when it is one, else the plain array. */
@@ -166,28 +154,37 @@ class Scanner {
 
   #plainArray(depth: number): unknown[] {
     const array: unknown[] = [];
-    let p = this.#space(this.#pos + 1);
-    if (this.#text[p] === CLOSE_ARRAY) {
-      this.#pos = p + 1;
-      return array;
-    }
-    for (;;) {
-      this.#pos = p;
+    if (this.#opensEmpty(CLOSE_ARRAY)) return array;
+    do {
       const first = this.#count;
       const value = this.#value(depth + 1);
       if (value instanceof NumericBlock) {
         array.push(value.toNested());
         this.#count = first;
       } else array.push(value);
-      p = this.#space(this.#pos);
-      const c = this.#text[p];
-      if (c === CLOSE_ARRAY) {
-        this.#pos = p + 1;
-        return array;
-      }
-      if (c !== COMMA) throw DECLINE;
-      p = this.#space(p + 1);
+    } while (!this.#afterMember(CLOSE_ARRAY));
+    return array;
+  }
+
+  /** On an opening bracket: true when `close` follows at once (the cursor then past it), else the cursor is on the first member. */
+  #opensEmpty(close: number): boolean {
+    this.#pos = this.#space(this.#pos + 1);
+    if (this.#text[this.#pos] !== close) return false;
+    this.#pos++;
+    return true;
+  }
+
+  /** After a member: true when `close` ends the container (the cursor then past it), false after a comma (the cursor on the next member). */
+  #afterMember(close: number): boolean {
+    const p = this.#space(this.#pos);
+    const c = this.#text[p];
+    if (c === close) {
+      this.#pos = p + 1;
+      return true;
     }
+    if (c !== COMMA) throw DECLINE;
+    this.#pos = this.#space(p + 1);
+    return false;
   }
 
   #grow(): void {
