@@ -15,6 +15,9 @@ import { BUNDLED_MODEL } from '../src/models/bundled.js';
 import { loadModelVersion } from '../src/engine/loaded-version.js';
 import { cpuTarget } from '../src/engine/local-targets.js';
 import { readModelPackage } from '../src/models/package.js';
+import { feedsFromScoreBody } from '../src/pipeline/json-tensors.js';
+import { scanJson } from '../src/pipeline/json-scan.js';
+import { MAX_JSON_DEPTH } from '../src/server/json-depth.js';
 import { freePort, startChild } from './children.js';
 import { admissionBench } from './admission.js';
 import { camerasBench } from './cameras.js';
@@ -132,8 +135,11 @@ async function main(): Promise<void> {
   );
   const base = `http://127.0.0.1:${port}`;
   const json = Buffer.from(JSON.stringify({ data: nested(input, shape) }));
+  // What the service does with the JSON body before session.run: the part of its ratio that is ours.
+  const jsonDecode = async () => feedsFromScoreBody('face', model.signature, scanJson(json, 0, json.length, MAX_JSON_DEPTH));
   const paths: Array<[string, string, () => Promise<Row>]> = [
     ['session', 'in-process session.run', async () => ({ name: '', latency: await sequentialLatency(() => model.run(feeds), SECONDS), rate8: await concurrentRate(() => model.run(feeds), CLIENTS, SECONDS) })],
+    ['json-decode', 'in-process JSON decode of the /score body (scan + checks, no run)', async () => ({ name: '', latency: await sequentialLatency(jsonDecode, SECONDS), rate8: await concurrentRate(jsonDecode, CLIENTS, SECONDS) })],
     ['image-work', 'in-process image work (decode + preprocess + run)', async () => ({ name: '', latency: await sequentialLatency(imageWork, SECONDS), rate8: await concurrentRate(imageWork, CLIENTS, SECONDS) })],
     ['bare', 'bare node:http OIP binary', () => measureHttp('', { url: `http://127.0.0.1:${bare.line}/`, ...binary })],
     ['oip', 'service OIP binary /v2/models/face/infer', () => measureHttp('', { url: `${base}/v2/models/face/infer`, ...binary })],
