@@ -1,8 +1,9 @@
 /**
- * Dynamic batching (issue 13, point 1): PaddleOCR's text-direction classifier (free batch dimension) served twice
- * by one module, once as it is and once with `batching`, at 1, 8 and 32 concurrent clients on the OIP binary
- * route (autocannon). Throughput, p50 and p99, and the mean batch the batcher ran (from /metrics), per level;
- * off and on alternate within each round, and each figure is its median over the rounds (the machine is shared).
+ * Dynamic batching (issue 13, point 1): PaddleOCR's text-direction classifier (free batch dimension) served by one
+ * module three times: as it is, with `batching` and a 2 ms delay, and with no delay; at 1, 8 and 32 concurrent
+ * clients on the OIP binary route (autocannon). Throughput, p50 and p99, and the mean batch the batcher ran (from
+ * /metrics), per level; the slots take turns within each round, and each figure is its median over the rounds (the
+ * machine is shared).
  * `node dist/bench/batching.js` runs it alone; `npm run bench` runs it with the rest.
  */
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
@@ -19,7 +20,12 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CLIENTS = [1, 8, 32];
 const SHAPE = [1, 3, 48, 192];
-const BATCHING = { maxBatch: 32, maxDelayMicros: 2000 };
+/** The same model unbatched, and batched with a delay of 2 ms and of none. */
+const SLOTS = [
+  { name: 'off', label: 'off', batching: undefined },
+  { name: 'on', label: 'batching {maxBatch 32, maxDelayMicros 2000}', batching: { maxBatch: 32, maxDelayMicros: 2000 } },
+  { name: 'nodelay', label: 'batching {maxBatch 32, maxDelayMicros 0}', batching: { maxBatch: 32, maxDelayMicros: 0 } },
+];
 const classifier = path.join(path.dirname(ocrModels.detectionPath), 'ch_ppocr_mobile_v2.0_cls_infer.onnx');
 
 function binaryBody(): { headers: Record<string, string>; body: Buffer } {
@@ -76,7 +82,8 @@ function median(list: Figures[]): Figures {
 export async function batchingBench(): Promise<string[]> {
   const dir = await mkdtemp(path.join(tmpdir(), 'edge-infer-bench-batching-'));
   const desired = path.join(dir, 'desired.json');
-  await writeFile(desired, JSON.stringify({ models: { off: { version: '1', uri: classifier }, on: { version: '1', uri: classifier, batching: BATCHING } } }));
+  const models = Object.fromEntries(SLOTS.map(({ name, batching }) => [name, { version: '1', uri: classifier, ...(batching ? { batching } : {}) }]));
+  await writeFile(desired, JSON.stringify({ models }));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const { child } = await startChild(
@@ -89,19 +96,20 @@ export async function batchingBench(): Promise<string[]> {
     while ((await fetch(`${base}/v2/health/ready`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
     const call = binaryBody();
     for (const clients of CLIENTS) {
-      // Off and on alternate (which goes first too), so that both meet the same moments' load.
-      const offs: Figures[] = [];
-      const ons: Figures[] = [];
+      // The slots take turns, each round starting with another one, so that all meet the same moments' load.
+      const figures = new Map<string, Figures[]>(SLOTS.map((slot) => [slot.name, []]));
       for (let round = 0; round < ROUNDS; round++) {
-        const order = round % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const);
-        for (const slot of order) (slot === 'off' ? offs : ons).push(await measure(base, slot, clients, call));
+        for (let i = 0; i < SLOTS.length; i++) {
+          const { name } = SLOTS[(round + i) % SLOTS.length]!;
+          figures.get(name)!.push(await measure(base, name, clients, call));
+        }
         process.stderr.write(`batching: ${clients} clients, round ${round + 1}/${ROUNDS}\n`);
       }
-      const off = median(offs);
-      const on = median(ons);
-      lines.push(
-        `| ${clients} | ${off.rate.toFixed(1)} | ${on.rate.toFixed(1)} | ${(on.rate / off.rate).toFixed(2)}x | ${off.p50.toFixed(1)} / ${on.p50.toFixed(1)} | ${off.p99.toFixed(1)} / ${on.p99.toFixed(1)} | ${on.batch?.toFixed(1) ?? '-'} |`,
-      );
+      const off = median(figures.get('off')!);
+      for (const { name, label } of SLOTS) {
+        const f = median(figures.get(name)!);
+        lines.push(`| ${clients} | ${label} | ${f.rate.toFixed(1)} | ${(f.rate / off.rate).toFixed(2)}x | ${f.p50.toFixed(1)} | ${f.p99.toFixed(1)} | ${f.batch?.toFixed(1) ?? '-'} |`);
+      }
     }
   } finally {
     child.kill('SIGTERM');
@@ -109,15 +117,15 @@ export async function batchingBench(): Promise<string[]> {
   }
   const loadAfter = (await readFile('/proc/loadavg', 'utf8')).trim();
   return [
-    `## Dynamic batching (PaddleOCR direction classifier, OIP binary ${SHAPE.join('×')}, batching ${JSON.stringify(BATCHING)}; ${SECONDS} s per figure, median of ${ROUNDS} rounds)`,
+    `## Dynamic batching (PaddleOCR direction classifier, OIP binary ${SHAPE.join('×')}; ${SECONDS} s per figure, median of ${ROUNDS} rounds)`,
     '',
     `/proc/loadavg before: ${loadBefore}; after: ${loadAfter}`,
     '',
-    '| clients | req/s off | req/s on | on / off | p50 ms off / on | p99 ms off / on | mean batch on |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| clients | slot | req/s | req/s / off | p50 ms | p99 ms | mean batch |',
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: |',
     ...lines,
     '',
-    'One module serves the model twice: `off` as it is, `on` with the slot setting above. Clients: autocannon connections, each sending its next request when the last is answered.',
+    'One module serves the model once per row label, each a slot of its own. Clients: autocannon connections, each sending its next request when the last is answered.',
     '',
   ];
 }
