@@ -10,10 +10,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import fc from 'fast-check';
-import sharp from 'sharp';
 import { parseKeys } from '../src/config/settings.js';
-import { contractBreach, fuzzRuns, keysFileText, residentMiB, RESIDENT_GROWTH_MIB } from './support/arbitraries.js';
-import { photo } from './support/fixtures.js';
+import { fuzzRuns, keysFileText } from './support/arbitraries.js';
+import { contractBreach, residentMiB, smallPhoto, testResidentMemoryReturns } from './support/fuzz-checks.js';
 import { startService, type TestService } from './support/service.js';
 
 /** What a request can carry after "Bearer ": visible ASCII, no spaces (the Authorization header's token). */
@@ -57,7 +56,7 @@ test.before(async () => {
   inForce = ['first-key'];
   await writeFile(file, 'first-key\n');
   service = await startService({ args: ['--keys-file', file] });
-  goodImage = await sharp(await photo(1)).resize(480).jpeg().toBuffer();
+  goodImage = await smallPhoto();
   goodAnswer = await scoreWith(inForce[0]!);
   startMiB = residentMiB();
 });
@@ -128,8 +127,4 @@ test.serial('a rewritten keys file lets in its keys, or leaves the keys in force
   t.pass();
 });
 
-test.serial('resident memory returns near its start once the runs are over', (t) => {
-  const endMiB = residentMiB();
-  t.log(`resident memory: ${startMiB.toFixed(0)} MiB before the runs, ${endMiB.toFixed(0)} MiB after`);
-  t.true(endMiB - startMiB < RESIDENT_GROWTH_MIB, `grew by ${(endMiB - startMiB).toFixed(0)} MiB`);
-});
+testResidentMemoryReturns(() => startMiB);

@@ -10,11 +10,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import fc from 'fast-check';
-import sharp from 'sharp';
 import { BUNDLED_MODEL } from '../src/models/bundled.js';
-import { codeBreach, fuzzRuns, messageProperties, oddImageBytes, oddJsonText, RESIDENT_GROWTH_MIB, tensorData } from './support/arbitraries.js';
+import { fuzzRuns, messageProperties, oddImageBytes, oddJsonText, tensorData } from './support/arbitraries.js';
 import { EdgeHub, type OutputMessage } from './support/edgehub.js';
-import { photo } from './support/fixtures.js';
+import { codeBreach, smallPhoto, testResidentMemoryReturns } from './support/fuzz-checks.js';
 import { makeCertificate } from './support/network.js';
 import { startProgram, type RunningProgram } from './support/program.js';
 import { until } from './support/until.js';
@@ -34,7 +33,7 @@ test.before(async () => {
   await hub.start();
   program = await startProgram(['--store', path.join(dir, 'store')], { EDGE_INFER_CONNECTION_STRING: hub.connectionString, EDGE_INFER_CA_FILE: path.join(dir, 'ca.pem') });
   await until(() => (hub.reported as { models?: { face?: { status?: string } } }).models?.face?.status === 'active', 'the face model active', { timeoutMs: 60_000 });
-  goodImage = await sharp(await photo(1)).resize(480).jpeg().toBuffer();
+  goodImage = await smallPhoto();
   goodResult = await sendGood();
   startMiB = await programResidentMiB();
 });
@@ -98,8 +97,4 @@ test.serial('odd messages get one answer each, with a code for bad input, and th
   t.is(program.child.exitCode, null);
 });
 
-test.serial('resident memory returns near its start once the runs are over', async (t) => {
-  const endMiB = await programResidentMiB();
-  t.log(`the module's resident memory: ${startMiB.toFixed(0)} MiB before the runs, ${endMiB.toFixed(0)} MiB after`);
-  t.true(endMiB - startMiB < RESIDENT_GROWTH_MIB, `grew by ${(endMiB - startMiB).toFixed(0)} MiB`);
-});
+testResidentMemoryReturns(() => startMiB, programResidentMiB, "the module's resident memory");

@@ -6,7 +6,8 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { bodyOf, contractBreach, fuzzRuns, headerLengthFor, oipRequest, pathName, residentMiB, RESIDENT_GROWTH_MIB } from './support/arbitraries.js';
+import { fuzzRuns, headerLengthFor, oipRequest, pathName } from './support/arbitraries.js';
+import { bodyOf, contractBreach, residentMiB, testResidentMemoryReturns } from './support/fuzz-checks.js';
 import { ocrClassifierPath } from './support/fixtures.js';
 import { bundledFace, startService, type TestService } from './support/service.js';
 
@@ -86,8 +87,4 @@ test.serial('binary infer requests answer the contract whatever their header len
   t.pass();
 });
 
-test.serial('resident memory returns near its start once the runs are over', (t) => {
-  const endMiB = residentMiB();
-  t.log(`resident memory: ${startMiB.toFixed(0)} MiB before the runs, ${endMiB.toFixed(0)} MiB after`);
-  t.true(endMiB - startMiB < RESIDENT_GROWTH_MIB, `grew by ${(endMiB - startMiB).toFixed(0)} MiB`);
-});
+testResidentMemoryReturns(() => startMiB);

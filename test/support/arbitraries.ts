@@ -1,13 +1,12 @@
 /**
- * What the fuzz tests (test/fuzz-*.test.ts) throw at the module, as fast-check arbitraries, and the rules every
- * fuzz property shares: how many runs with which seed, what a contract error looks like, resident memory.
+ * What the fuzz tests (test/fuzz-*.test.ts) throw at the module, as fast-check arbitraries, and how many runs
+ * with which seed (the checks they share are in fuzz-checks.ts).
  *
  * The arbitraries lean towards the edges where parsers break: values near a valid request (the right input
  * name with a wrong shape, a header length off by a few bytes) more than random noise, which the first check
  * refuses anyway.
  */
 import fc from 'fast-check';
-import { ERRORS, recordedError, statusCodeOf } from '../../src/errors.js';
 
 // ---- Runs and seeds -------------------------------------------------------------------------------------------
 
@@ -32,56 +31,6 @@ export function fuzzRuns(runs: number): { seed: number; numRuns: number; include
   const numRuns = process.env.FUZZ_RUNS ? Number(process.env.FUZZ_RUNS) : LONG ? runs * 10 : runs;
   return { seed: SEED, numRuns, includeErrorInReport: true };
 }
-
-// ---- The contract's answers -----------------------------------------------------------------------------------
-
-/**
- * Why an HTTP answer to bad input breaks the contract, or undefined when it keeps it: never 5xx; a refusal
- * carries our body (`{"error": {"code", "message"}}`, on `/v2` `{"error": "<message>"}`) with a code whose
- * status is the one answered.
- */
-export function contractBreach(status: number, body: unknown, oip = false): string | undefined {
-  if (status >= 500) return `answered ${status}: ${JSON.stringify(body)}`;
-  if (status < 400) return undefined;
-  if (body === null || typeof body !== 'object' || Object.keys(body).length !== 1) return `${status} without our error body: ${JSON.stringify(body)}`;
-  const error = (body as { error?: unknown }).error;
-  if (oip) return typeof error === 'string' ? undefined : `${status} without the OIP error body: ${JSON.stringify(body)}`;
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  if (typeof code !== 'string' || !(code in ERRORS) || typeof message !== 'string') return `${status} with a body not ours: ${JSON.stringify(body)}`;
-  return codeBreach(code, status);
-}
-
-/** A code answered with another status than errors.ts gives it, or one that means the module failed. */
-export function codeBreach(code: string, status?: number): string | undefined {
-  if (!(code in ERRORS)) return `${code} is not one of our codes`;
-  const expected = statusCodeOf(recordedError(code, ''));
-  if (expected >= 500) return `${code} (${expected}) for bad input`;
-  if (status !== undefined && status !== expected) return `${code} answered ${status}, its status is ${expected}`;
-  return undefined;
-}
-
-/** A response's body as JSON, or its text when it is not JSON. */
-export async function bodyOf(response: Response): Promise<unknown> {
-  const text = await response.text();
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return text;
-  }
-}
-
-// ---- Resident memory ------------------------------------------------------------------------------------------
-
-export function residentMiB(): number {
-  return process.memoryUsage().rss / 2 ** 20;
-}
-
-/**
- * How far resident memory may stand above where it started once a file's runs are over. Generous: ONNX Runtime's
- * arenas, sharp's caches and V8's heap settle at their own levels; the findings this guards against grew by
- * gigabytes (issue 12).
- */
-export const RESIDENT_GROWTH_MIB = 300;
 
 // ---- JSON and tensors -----------------------------------------------------------------------------------------
 
