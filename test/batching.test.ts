@@ -33,7 +33,7 @@ const OUTPUT = 'softmax_0.tmp_0';
  * `cls` batches up to 8 and waits long for company, so that 8 requests sent together share batches even on a
  * loaded machine; `plain` is the same model unbatched, the reference; `lone` waits for 32 that never come.
  */
-const cls = (version: string): ModelSpec => ({ name: 'cls', version, uri: ocrClassifierPath, batching: { maxBatch: 8, maxDelayMicros: 500_000 } });
+const cls = (version: string, maxBatch = 8): ModelSpec => ({ name: 'cls', version, uri: ocrClassifierPath, batching: { maxBatch, maxDelayMicros: 500_000 } });
 const plain: ModelSpec = { name: 'plain', version: '1', uri: ocrClassifierPath };
 const lone: ModelSpec = { name: 'lone', version: '1', uri: ocrClassifierPath, batching: { maxBatch: 32, maxDelayMicros: 300_000, preferredBatchSizes: '16,32' } };
 
@@ -199,8 +199,9 @@ test.serial('a swap during batched load fails nothing: every answer is right and
     }
   };
   const clients = Array.from({ length: 12 }, (_, k) => client(k));
+  // Version c batches at most 4: the slot's admission shrinks under load, and grows again with d.
   for (const version of ['b', 'c', 'd', 'a']) {
-    service.reconciler.apply(desired(cls(version), plain, lone));
+    service.reconciler.apply(desired(cls(version, version === 'c' ? 4 : 8), plain, lone));
     await service.reconciler.settled();
     t.is(service.registry.active('cls')?.version, version);
   }
