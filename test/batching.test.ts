@@ -162,6 +162,20 @@ test.serial('REST, OIP JSON, OIP binary and messages sent together share batches
   t.is((await batches('plain')).runs, 0);
 });
 
+test.serial('requests of several rows stack with others and each gets its own rows back', async (t) => {
+  const rows = [2, 1, 3, 2];
+  const shapeOf = (n: number) => [n, ...SHAPE.slice(1)];
+  const inputs = rows.map((n, i) => input(i + 700, n * PER_REQUEST));
+  const reference: number[][] = [];
+  for (const [i, data] of inputs.entries()) reference.push((await oipBinaryAt(service.url, 'plain', data, shapeOf(rows[i]!))).scores!);
+  const before = await batches('cls');
+  const answers = await Promise.all(inputs.map((data, i) => oipBinaryAt(service.url, 'cls', data, shapeOf(rows[i]!))));
+  answers.forEach((answer, i) => t.deepEqual(answer.scores, reference[i], `the request of ${rows[i]} rows`));
+  const after = await batches('cls');
+  t.is(after.rows - before.rows, 8);
+  t.true(after.runs - before.runs < 4, `4 requests ran as ${after.runs - before.runs} batches`);
+});
+
 test.serial('a bad request among good ones is refused alone, before it joins a batch; the others are answered', async (t) => {
   const inputs = [1, 2, 3, 4, 5, 6, 7].map((seed) => input(seed + 100));
   const reference = await oneByOne(inputs);
