@@ -130,7 +130,8 @@ async function main(): Promise<void> {
   const bare = await startChild([path.join(here, 'bare-server.js'), modelFile], (l) => /^\d+$/.test(l));
   const port = await freePort();
   const service = await startChild(
-    [path.join(root, 'dist/src/main.js'), '--port', String(port), '--host', '127.0.0.1', '--store', path.join(tmpdir(), 'edge-infer-bench')],
+    // With the V8 flag `npm start` gives it (README, "Performance": per-request objects pretenured into old space).
+    ['--no-allocation-site-pretenuring', path.join(root, 'dist/src/main.js'), '--port', String(port), '--host', '127.0.0.1', '--store', path.join(tmpdir(), 'edge-infer-bench')],
     (l) => l.includes('model version active'),
   );
   const base = `http://127.0.0.1:${port}`;
