@@ -1,7 +1,7 @@
 /**
  * The lifecycle figures of `npm run bench`: swaps under load, memory over 100 swaps, download throughput
- * against `cp`, and the cost of handing a tensor to a worker thread (the figure behind running versions in
- * process). Returns markdown lines for bench/results.md.
+ * against a plain HTTP read of the same file (and `cp`), and the cost of handing a tensor to a worker thread
+ * (the figure behind running versions in process). Returns markdown lines for bench/results.md.
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -90,8 +90,12 @@ async function swapMemoryWith(env: Record<string, string>, how: string): Promise
   return [`| ${swaps} swaps of the bundled model ${how} (${fmt(perSwapMs, 0)} ms each): resident memory after / before (${mb(after)} / ${mb(before)} MiB) | ${fmt(growth * 100, 1)}% growth | < 10% | ${verdict(growth < 0.1)} |`];
 }
 
-/** A 256 MiB file: downloaded over loopback with the sha256 checked, against `cp` of the same file. */
-async function downloadThroughput(): Promise<string[]> {
+/**
+ * A 256 MiB file served by another process: downloaded with the sha256 checked, against a plain loopback HTTP read
+ * of the same file (read and dropped: the floor for any Node download here) and against `cp`. Three rounds, each
+ * way in turn; the best of each counts, so a moment when the shared machine was busier does not decide.
+ */
+export async function downloadThroughput(): Promise<string[]> {
   const dir = await mkdtemp(path.join(tmpdir(), 'edge-infer-bench-download-'));
   const source = path.join(dir, 'model.bin');
   const block = Buffer.alloc(1024 * 1024);
@@ -107,24 +111,25 @@ async function downloadThroughput(): Promise<string[]> {
   const size = (await stat(source)).size;
   const server = await startChild([path.join(here, 'static-server.js'), source], (l) => /^\d+$/.test(l));
   const url = `http://127.0.0.1:${server.line}/model.bin`;
+  const seconds = async (work: () => Promise<unknown>) => {
+    const start = performance.now();
+    await work();
+    return (performance.now() - start) / 1000;
+  };
+  const best = { copy: Infinity, download: Infinity, read: Infinity };
   try {
-    const copyStart = performance.now();
-    await promisify(execFile)('cp', [source, path.join(dir, 'copy.bin')]);
-    const copySeconds = (performance.now() - copyStart) / 1000;
-    const downloadStart = performance.now();
-    await downloadVerified(url, sha256, path.join(dir, 'downloaded.bin'));
-    const downloadSeconds = (performance.now() - downloadStart) / 1000;
-    // The floor for any Node download here: the same bytes over loopback HTTP, read and dropped.
-    const floorStart = performance.now();
-    await new Promise<void>((resolve, reject) =>
-      get(url, (response) => response.resume().on('end', resolve).on('error', reject)),
-    );
-    const floorSeconds = (performance.now() - floorStart) / 1000;
-    const ratio = copySeconds / downloadSeconds;
-    const mbps = (seconds: number) => fmt(size / 2 ** 20 / seconds, 0);
+    for (let round = 0; round < 3; round++) {
+      best.read = Math.min(best.read, await seconds(() => new Promise<void>((resolve, reject) => get(url, (response) => response.resume().on('end', resolve).on('error', reject)))));
+      const target = path.join(dir, 'downloaded.bin');
+      best.download = Math.min(best.download, await seconds(() => downloadVerified(url, sha256, target)));
+      await rm(target);
+      best.copy = Math.min(best.copy, await seconds(() => promisify(execFile)('cp', [source, path.join(dir, 'copy.bin')])));
+    }
+    const mbps = (s: number) => fmt(size / 2 ** 20 / s, 0);
+    const ofRead = best.read / best.download;
     return [
-      `| download with sha256 / cp of 256 MiB (${mbps(downloadSeconds)} / ${mbps(copySeconds)} MiB/s) | ${fmt(ratio * 100, 0)}% | ≥ 50% | ${verdict(ratio >= 0.5)} |`,
-      `| download with sha256 / plain loopback HTTP read of the same file (${mbps(floorSeconds)} MiB/s) | ${fmt((floorSeconds / downloadSeconds) * 100, 0)}% | (context) | |`,
+      `| download with sha256 / plain loopback HTTP read of the same 256 MiB (${mbps(best.download)} / ${mbps(best.read)} MiB/s) | ${fmt(ofRead * 100, 0)}% | ≥ 70% | ${verdict(ofRead >= 0.7)} |`,
+      `| download with sha256 / cp of the same file (${mbps(best.copy)} MiB/s from the page cache) | ${fmt((best.copy / best.download) * 100, 0)}% | (context) | |`,
     ];
   } finally {
     server.child.kill();
