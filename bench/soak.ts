@@ -149,7 +149,8 @@ async function main(): Promise<void> {
   await hub.start();
   const port = await freePort();
   const { child: module } = await startChild(
-    [path.join(here, '../src/main.js'), '--port', String(port), '--host', '127.0.0.1', '--store', tmpfs.dir],
+    // As `npm start` runs it (package.json).
+    ['--no-allocation-site-pretenuring', path.join(here, '../src/main.js'), '--port', String(port), '--host', '127.0.0.1', '--store', tmpfs.dir],
     (line) => line.includes('model version active'),
     { EDGE_INFER_CONNECTION_STRING: hub.connectionString, EDGE_INFER_CA_FILE: caFile, MALLOC_MMAP_THRESHOLD_: '131072' },
   );
