@@ -86,6 +86,7 @@ export const ERRORS = {
   EI_FFMPEG_NOT_FOUND: { kind: 'invalid-config', message: 'ffmpeg ("%s") is not installed; install it (Debian: apt-get install ffmpeg) or name one with --ffmpeg or EDGE_INFER_FFMPEG' },
   EI_CAMERA_NOT_FOUND: { kind: 'not-found', message: 'No camera "%s"; the cameras are: %s' },
   EI_CAMERA_NO_FRAME: { kind: 'unavailable', message: 'Camera "%s" has no scored frame yet' },
+  EI_OUTPUT_NOT_SENT: { kind: 'unavailable', message: 'An output message to edgeHub was given up: %s' },
   EI_ACCELERATOR_UNAVAILABLE: { kind: 'unavailable', message: 'The accelerator at %s cannot be used: %s' },
   EI_ACCELERATOR_REFUSED: { kind: 'failed', message: 'The accelerator at %s refused: %s' },
   EI_TOO_MANY_KEY_FAILURES: { kind: 'throttled', message: 'Too many requests from %s were refused for their key; try again in %s s' },

@@ -119,6 +119,7 @@ async function main(): Promise<void> {
       log,
       onAnswered: (output, code) => metrics.messages.inc({ output, code: code ?? '' }),
       onReconnect: (cause) => metrics.hubReconnects.inc({ cause }),
+      onOutputDropped: (output) => metrics.outputsDropped.inc({ output }),
     });
     status.setDesired('twin', null);
     hub.start();

@@ -211,3 +211,28 @@ test('a patch the session missed (the hub dropped the subscription) is caught by
     await rig.close();
   }
 });
+
+test('answers made while edgeHub is away wait in the outbox and are sent once it is back: no acknowledged input is lost', async (t) => {
+  const rig = await startRig();
+  try {
+    const image = await photo(3);
+    const ids: string[] = [];
+    for (let i = 0; i < 24; i++) ids.push(await rig.hub.sendInput('score', image, { '$.ct': 'image/jpeg' }));
+    // At once, while most of them are still being scored: their answers have nowhere to go.
+    await rig.hub.stop(true);
+    await until(async () => ((await rig.status()).runtime.hub as { waitingOutputs?: number } | undefined)?.waitingOutputs! > 0, 'answers waiting in the outbox', { timeoutMs: 20_000 });
+    await sleep(1000);
+    await rig.hub.start(rig.hub.port);
+    const answered = (id: string) => rig.hub.outputs.some((m) => m.properties['$.cid'] === id);
+    await until(() => ids.every(answered), 'every input message answered', {
+      timeoutMs: RECOVERY_BOUND_MS,
+      describe: async () => ({ unanswered: ids.filter((id) => !answered(id)).length, hub: (await rig.status()).runtime.hub }),
+    });
+    await until(async () => ((await rig.status()).runtime.hub as { waitingOutputs?: number }).waitingOutputs === 0, 'the outbox empty', { timeoutMs: 10_000 });
+    const metrics = await (await fetch(`${rig.program.url}/metrics`)).text();
+    t.notRegex(metrics, /edge_infer_outputs_dropped_total\{[^}]*\} [1-9]/, 'nothing given up');
+    await linkIsWhole(t, rig);
+  } finally {
+    await rig.close();
+  }
+});

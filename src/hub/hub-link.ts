@@ -19,6 +19,7 @@ import { DesiredTwin } from './desired-twin.js';
 import { HubSession, type LossCause } from './hub-session.js';
 import { InputScorer } from './messages.js';
 import type { MethodContext } from './methods.js';
+import { Outbox } from './outbox.js';
 import type { ReportedProperties } from './reported.js';
 
 type ModuleClient = deviceSdk.ModuleClient;
@@ -36,6 +37,10 @@ export interface HubLinkOptions {
   onAnswered?: (output: 'results' | 'errors', code?: string) => void;
   /** Counts sessions replaced, by why the old one ended (metrics). */
   onReconnect?: (cause: LossCause) => void;
+  /** Counts output messages given up while edgeHub was out of reach (metrics). */
+  onOutputDropped?: (output: string) => void;
+  /** Most output messages kept while edgeHub is out of reach (outbox.ts). */
+  outboxLimit?: number;
   /** The limit on every SDK call. */
   operationMs?: number;
   keepAliveSeconds?: number;
@@ -47,6 +52,7 @@ export class HubLink {
   readonly #options: HubLinkOptions;
   readonly #desired = new DesiredTwin();
   readonly #scorer: InputScorer;
+  readonly #outbox: Outbox;
   readonly #stopping = new AbortController();
   #session: HubSession | undefined;
   #reconnects = 0;
@@ -54,6 +60,13 @@ export class HubLink {
 
   constructor(options: HubLinkOptions) {
     this.#options = options;
+    this.#outbox = new Outbox({
+      deliver: (message) => this.#deliver(message),
+      limit: options.outboxLimit ?? 1000,
+      log: options.log,
+      onWaiting: (waitingOutputs) => options.status.updateHub({ waitingOutputs }),
+      ...(options.onOutputDropped ? { onDropped: options.onOutputDropped } : {}),
+    });
     this.#scorer = new InputScorer({
       registry: options.methods.registry,
       defaultModel: options.methods.defaultModel,
@@ -73,6 +86,7 @@ export class HubLink {
   /** Stops taking messages, answers those accepted, sends the last reported properties, closes the client. */
   async stop(): Promise<void> {
     this.#stopping.abort();
+    this.#outbox.stop();
     await this.#scorer.drain();
     await this.#options.reported.flush();
     this.#options.reported.detach();
@@ -80,8 +94,16 @@ export class HubLink {
     await this.#running;
   }
 
-  /** Sends one message to an output; rejects when not connected or not acknowledged in time. */
-  async send(message: OutputMessage): Promise<void> {
+  /**
+   * Sends one message to an output. While edgeHub is out of reach the message waits in the outbox, and the
+   * promise resolves once it is sent; it rejects only when the message is given up (outbox.ts).
+   */
+  send(message: OutputMessage): Promise<void> {
+    return this.#outbox.send(message);
+  }
+
+  /** One attempt on the session of the moment; rejects when not connected or not acknowledged in time. */
+  async #deliver(message: OutputMessage): Promise<void> {
     const out = new deviceSdk.Message(message.body);
     out.contentType = 'application/json';
     out.contentEncoding = 'utf-8';
@@ -109,6 +131,7 @@ export class HubLink {
       status.updateHub({ state: 'connected' });
       log.info({ desiredVersion: this.#desired.version }, 'connected to IoT Hub; module twin read');
       this.#options.reported.attach(session.sendReported, session.reportedOnOpen());
+      void this.#outbox.resume();
       const loss = await session.ended;
       this.#session = undefined;
       this.#options.reported.detach();

@@ -1,6 +1,8 @@
 /**
  * edgeHub input `score` → output `results` (or `errors`), contract section 6. Each message is completed only
- * after its answer was sent, so edgeHub redelivers what a crash or a lost connection interrupted.
+ * after its answer was sent. Over MQTT that is not what keeps it safe: the SDK acknowledges a message when it
+ * arrives, so edgeHub never delivers it again; an answer that cannot be sent waits in the outbox (outbox.ts)
+ * until a session is back, and the message is completed then.
  *
  * Back-pressure is the model's admission (models/admission.ts), the same as for REST and cameras: past its
  * bound a message is answered on `errors` with EI_OVERLOADED (and counted) rather than queued without bound.
@@ -94,8 +96,8 @@ export class InputScorer {
       this.#options.onAnswered?.(failed ? 'errors' : 'results', code);
       await this.#options.complete(message);
     } catch (sendError) {
-      // Not completed: edgeHub delivers the message again.
-      this.#options.log.warn({ err: sendError, messageId: message.messageId }, 'an answer could not be sent; the input message is left for redelivery');
+      // Given up by the outbox (its bound, or the module stopping): counted there; said here with the message's id.
+      this.#options.log.warn({ err: sendError, messageId: message.messageId }, 'an answer could not be sent to edgeHub and was given up');
     }
   }
 }

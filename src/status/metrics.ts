@@ -18,6 +18,7 @@ export interface Metrics {
   readonly cameraFrames: client.Counter<'camera' | 'outcome'>;
   readonly authFailures: client.Counter;
   readonly hubReconnects: client.Counter<'cause'>;
+  readonly outputsDropped: client.Counter<'output'>;
   readonly batchSize: client.Histogram<'model'>;
 }
 
@@ -73,6 +74,12 @@ export function createMetrics(status: StatusStore, admission: () => Map<string, 
       name: 'edge_infer_hub_reconnects_total',
       help: 'IoT Hub sessions replaced by a new one, by why the old one ended: disconnected, error, reconnected (by the SDK itself), timeout (an operation got no answer), missed-patch (the periodic twin read found a newer desired version)',
       labelNames: ['cause'],
+      registers: [registry],
+    }),
+    outputsDropped: new client.Counter({
+      name: 'edge_infer_outputs_dropped_total',
+      help: 'Output messages given up while edgeHub was out of reach (the outbox bound was reached, or the module stopped), by output',
+      labelNames: ['output'],
       registers: [registry],
     }),
     authFailures: new client.Counter({

@@ -55,6 +55,8 @@ export interface HubStatus {
   reconnects: number;
   /** Why the last session ended. */
   lastLoss: { cause: string; at: string } | null;
+  /** Output messages (answers, camera results) waiting to be sent until edgeHub is back. */
+  waitingOutputs: number;
 }
 
 export interface RuntimeStatus {
@@ -141,6 +143,7 @@ export class StatusStore extends EventEmitter<{ change: [] }> {
       desiredVersion: null,
       reconnects: 0,
       lastLoss: null,
+      waitingOutputs: 0,
       ...current,
       ...patch,
       state,
