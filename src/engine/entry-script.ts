@@ -77,9 +77,7 @@ class RestartingScript implements EntryScript {
       limits: options.limits ?? DEFAULT_SCRIPT_LIMITS,
       onEnd: (error, cause) => {
         const fields = { code: error.code, err: cause ?? error, ...(cause instanceof Error && cause.cause !== undefined ? { cause: cause.cause } : {}) };
-        // A throw from the script's own code is what the module's last-resort handler logged before scripts had workers.
-        const lastResort = error.code === 'EI_SCRIPT_CRASHED' && cause !== undefined ? { lastResort: 'an uncaught exception' } : {};
-        log.error({ ...fields, ...lastResort }, `${error.message}; the module goes on, and the next request starts the script again`);
+        log.error(fields, `${error.message}; the module goes on, and the next request starts the script again`);
       },
     };
   }

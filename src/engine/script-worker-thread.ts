@@ -186,7 +186,7 @@ export class ScriptThread {
         return;
       case 'rejection':
         this.#options.log.error(
-          { err: fromWire(message.error), code: 'EI_SCRIPT_FAILED', lastResort: 'an unhandled promise rejection' },
+          { err: fromWire(message.error), code: 'EI_SCRIPT_FAILED' },
           'an unhandled promise rejection in the entry script: logged, and the script goes on',
         );
     }
