@@ -7,6 +7,7 @@ import { EdgeInferError } from '../errors.js';
 import { batchingTarget, type BatchObserver } from './batcher.js';
 import { cpuTarget, gpuTarget, probeCpu, probeGpu } from './local-targets.js';
 import { remoteTarget } from './remote-target.js';
+import { SharedSessions } from './shared-sessions.js';
 import { NOT_CONFIGURED, type Placement, type Running, type Target, type TargetName, type TargetProbe } from './target.js';
 
 export interface EngineOptions {
@@ -18,6 +19,8 @@ export interface EngineOptions {
 export class Engine {
   readonly #onProbe: EngineOptions['onProbe'];
   readonly #onBatch: BatchObserver;
+  /** Local sessions, shared by versions that load the same file the same way. */
+  readonly #sessions = new SharedSessions();
 
   constructor(options: EngineOptions) {
     this.#onProbe = options.onProbe;
@@ -45,13 +48,13 @@ export class Engine {
     const requested = placement.target ?? 'cpu';
     const fallBack = (reason: string): Target => {
       if ((placement.fallback ?? 'cpu') === 'none') throw new EdgeInferError('EI_TARGET_UNAVAILABLE', [requested, slot, reason]);
-      return cpuTarget(placement.threads, reason);
+      return this.#sessions.share(cpuTarget(placement.threads, reason), `cpu ${placement.threads ?? 0}`);
     };
-    if (requested === 'cpu') return cpuTarget(placement.threads);
+    if (requested === 'cpu') return this.#sessions.share(cpuTarget(placement.threads), `cpu ${placement.threads ?? 0}`);
     if (requested === 'gpu') {
       const { probe, providers } = await probeGpu(placement.gpu);
       this.#onProbe('gpu', probe);
-      return probe.status === 'available' ? gpuTarget(providers, placement.threads) : fallBack(probe.reason ?? 'not configured');
+      return probe.status === 'available' ? this.#sessions.share(gpuTarget(providers, placement.threads), JSON.stringify(['gpu', providers, placement.threads ?? 0])) : fallBack(probe.reason ?? 'not configured');
     }
     const { accelerator } = placement;
     if (!accelerator) return fallBack('the slot names no accelerator: set its "accelerator": {"url": ...}');

@@ -6,6 +6,7 @@
 import { checkSlot, type DesiredState, type ModelSlot } from '../config/desired-state.js';
 import { EdgeInferError, recordedError } from '../errors.js';
 import { deployModel, type DeployContext, type ModelSpec } from './deploy.js';
+import { LoadGate } from './load-gate.js';
 import type { StoredVersion } from './store.js';
 
 export class Reconciler {
@@ -18,6 +19,8 @@ export class Reconciler {
   readonly #running = new Map<string, string>();
   readonly #queue = new Map<string, ModelSpec>();
   readonly #work = new Map<string, Promise<void>>();
+  /** Slots deploy one at a time each, and only a few slots at once (a desired state may name hundreds). */
+  readonly #loads = new LoadGate();
   #defaultModel: string | undefined;
   /** The slots the desired state names; undefined before the first one, when restored slots wait to be judged. */
   #wanted: Set<string> | undefined;
@@ -103,7 +106,11 @@ export class Reconciler {
       for (let next = this.#queue.get(spec.name); next; next = this.#queue.get(spec.name)) {
         this.#queue.delete(spec.name);
         this.#running.set(spec.name, specKey(next));
-        await deployModel(next, this.#context);
+        // Waiting for its turn, the slot is pending (requests answer 503, not 404); removed meanwhile, it is skipped.
+        if (!this.#context.registry.active(next.name)) this.#context.registry.expect(next.name);
+        this.#context.status.updateModel(next.name, { status: 'pending', desiredVersion: next.version });
+        const due = next;
+        await this.#loads.run(async () => (this.#wanted && !this.#wanted.has(due.name) ? false : deployModel(due, this.#context)));
         // Removed from the desired state while it loaded: it must not stay behind.
         if (this.#wanted && !this.#wanted.has(spec.name)) this.#remove(spec.name);
       }
@@ -118,7 +125,9 @@ export class Reconciler {
     this.#queue.delete(name);
     this.#context.registry.remove(name);
     this.#context.status.removeModel(name);
-    void this.#context.store.forget(name);
+    // Each forget rewrites the state file whole: hundreds removed at once take their turns with the loads, and a
+    // slot wanted again meanwhile keeps its record.
+    void this.#loads.run(async () => (this.#wanted?.has(name) ? undefined : this.#context.store.forget(name)));
   }
 }
 
