@@ -1,4 +1,4 @@
-// The coverage floor in .c8rc.json only rises. `c8 ava` (npm test) already fails when coverage drops below the
+// The coverage floor in .c8rc.json only rises. `npx c8 check-coverage` in .ci/run fails when coverage drops below the
 // floor; this check fails when the floor itself is below its highest in any commit, which would let coverage
 // drop unnoticed. It also says when the run just measured is a whole point above the floor, so the floor can be
 // raised to it (rounded down) in the same change that earned it.
