@@ -1,6 +1,6 @@
 /**
- * Admission under overload (issue 12): the service as `npm start` runs it, with its default admission limits and
- * with as many waiting as in flight, offered twice the rate it can sustain on /score images. Accepted requests/s,
+ * Admission under overload (issue 12): the service as `npm start` runs it, with its default admission limits,
+ * with as many waiting as in flight, and with the wait budget (`--max-queue-wait auto`), offered twice the rate it can sustain on /score images. Accepted requests/s,
  * share shed, p99 of the accepted against the unloaded p99 (goal ≤ 2x) and resident memory at the end against the
  * unloaded figure (goal ≤ 1.2x).
  */
@@ -24,6 +24,7 @@ async function residentMiB(pid: number): Promise<number> {
 interface Limits {
   inFlight: number;
   waiting: number;
+  maxQueueWait?: number | 'auto';
 }
 
 /** One service started with `limits`: unloaded, then its sustainable rate, then twice that; one table row. */
@@ -34,6 +35,7 @@ async function overloadRow(image: Buffer, limits: Limits, label: string): Promis
       path.join(root, 'dist/src/main.js'),
       ...['--port', String(port), '--host', '127.0.0.1', '--store', path.join(tmpdir(), 'edge-infer-bench-admission')],
       ...['--max-in-flight', String(limits.inFlight), '--max-waiting', String(limits.waiting)],
+      ...(limits.maxQueueWait !== undefined ? ['--max-queue-wait', String(limits.maxQueueWait)] : []),
     ],
     (l) => l.includes('model version active'),
   );
@@ -95,7 +97,7 @@ async function overloadRow(image: Buffer, limits: Limits, label: string): Promis
     const memoryRatio = endMiB / unloadedMiB;
     const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
     return (
-      `| ${label}: ${limits.inFlight} in flight, ${limits.waiting} waiting | ${sustainable.toFixed(1)} | ${(total / elapsed).toFixed(1)} | ${(accepted.length / elapsed).toFixed(1)} | ` +
+      `| ${label}: ${limits.inFlight} in flight, ${limits.waiting} waiting${limits.maxQueueWait !== undefined ? `, wait budget ${limits.maxQueueWait}` : ''} | ${sustainable.toFixed(1)} | ${(total / elapsed).toFixed(1)} | ${(accepted.length / elapsed).toFixed(1)} | ` +
       `${((100 * shed) / total).toFixed(1)}% | ${failed} | ${p99.toFixed(0)} / ${unloaded.p99.toFixed(0)} ms = ${latencyRatio.toFixed(2)}x (${verdict(latencyRatio <= 2)}) | ` +
       `${endMiB.toFixed(0)} / ${unloadedMiB.toFixed(0)} MiB = ${memoryRatio.toFixed(2)}x (${verdict(memoryRatio <= 1.2)}) |`
     );
@@ -115,6 +117,9 @@ export async function admissionBench(): Promise<string[]> {
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     await overloadRow(image, defaults, 'defaults'),
     await overloadRow(image, { inFlight: defaults.inFlight, waiting: defaults.inFlight }, '--max-waiting = in flight'),
+    await overloadRow(image, { ...defaults, maxQueueWait: 'auto' }, '--max-queue-wait auto'),
+    '',
+    'Wait budget auto: a request is refused at once when its expected wait ((waiting + 1) / in flight x the average recent service time) passes the fastest recent service time.',
     '',
     'Sustainable: a closed loop with as many clients as scored at once. Offered: requests at a steady pace, each on its own connection, whatever the answers. Failed: neither 200 nor 503.',
     '',

@@ -78,7 +78,7 @@ export async function createService(settings: Settings, log: Logger, wiring: Ser
   const recent = new RecentResults();
   const registry = new ModelRegistry(
     (model, error) => log.warn({ model: model.name, version: model.version, err: error }, 'releasing a version failed'),
-    { inFlight: settings.maxInFlight ?? derived.inFlight, waiting: settings.maxWaiting ?? derived.waiting },
+    { inFlight: settings.maxInFlight ?? derived.inFlight, waiting: settings.maxWaiting ?? derived.waiting, ...(settings.maxQueueWait ? { maxQueueWait: settings.maxQueueWait } : {}) },
     (outcome) => recent.record(outcome),
   );
   const metrics = createMetrics(status, () => registry.admissionCounts());

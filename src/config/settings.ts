@@ -53,6 +53,8 @@ export interface Settings {
   /** Admission per model: requests scored at once, and requests that may wait; unset: derived from cores and threads (models/admission.ts). */
   maxInFlight?: number;
   maxWaiting?: number;
+  /** The longest a request may expect to wait for its turn (ms, or `auto`); unset: the waiting count alone. */
+  maxQueueWait?: number | 'auto';
   /** The ffmpeg that reads cameras: a path, or a name looked up on PATH. */
   ffmpeg: string;
   /** Entry scripts' workers: the load deadline (import and init), the run deadline, the JavaScript heap. */
@@ -93,6 +95,8 @@ export const USAGE = `Usage: edge-infer [options]
   --threads N            EDGE_INFER_THREADS    ONNX Runtime intra-op threads (default: one per core)
   --max-in-flight N      EDGE_INFER_MAX_IN_FLIGHT  requests scored at once per model (default: cores / threads, at least 2)
   --max-waiting N        EDGE_INFER_MAX_WAITING    requests that may wait per model, then 503 (default: 16 x in flight)
+  --max-queue-wait MS    EDGE_INFER_MAX_QUEUE_WAIT a request expected to wait longer is refused at once: ms, auto
+                                               (the fastest recent inference) or off (default off: the count alone)
   --script-load-timeout S EDGE_INFER_SCRIPT_LOAD_TIMEOUT  an entry script's import and init(), seconds (default 60)
   --script-run-timeout S EDGE_INFER_SCRIPT_RUN_TIMEOUT  an entry script's run() per request, seconds (default 30)
   --script-memory SIZE   EDGE_INFER_SCRIPT_MEMORY  an entry script's JavaScript heap (default 256MiB)
@@ -174,6 +178,7 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
         threads: { type: 'string' },
         'max-in-flight': { type: 'string' },
         'max-waiting': { type: 'string' },
+        'max-queue-wait': { type: 'string' },
         ffmpeg: { type: 'string' },
         'script-load-timeout': { type: 'string' },
         'script-run-timeout': { type: 'string' },
@@ -213,6 +218,7 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
   const threads = values.threads ?? env.EDGE_INFER_THREADS;
   const maxInFlight = values['max-in-flight'] ?? env.EDGE_INFER_MAX_IN_FLIGHT;
   const maxWaiting = values['max-waiting'] ?? env.EDGE_INFER_MAX_WAITING;
+  const maxQueueWait = values['max-queue-wait'] ?? env.EDGE_INFER_MAX_QUEUE_WAIT ?? 'off';
   const logLevel = values['log-level'] ?? env.LOG_LEVEL ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new EdgeInferError('EI_CONFIG_INVALID', [`--log-level must be fatal, error, warn, info, debug, trace or silent, not "${logLevel}"`]);
@@ -248,6 +254,7 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
     ...(threads !== undefined ? { threads: parseInteger('--threads', threads, 1, 256) } : {}),
     ...(maxInFlight !== undefined ? { maxInFlight: parseInteger('--max-in-flight', maxInFlight, 1, 1024) } : {}),
     ...(maxWaiting !== undefined ? { maxWaiting: parseInteger('--max-waiting', maxWaiting, 0, 65_536) } : {}),
+    ...(maxQueueWait === 'off' ? {} : { maxQueueWait: maxQueueWait === 'auto' ? 'auto' : parseInteger('--max-queue-wait', maxQueueWait, 1, 600_000) }),
     ffmpeg: values.ffmpeg ?? env.EDGE_INFER_FFMPEG ?? 'ffmpeg',
     scriptLimits: parseScriptLimits(values, env),
     hub: {

@@ -1,6 +1,7 @@
 /**
  * Admission to one model slot: at most `inFlight` requests run at once, at most `waiting` wait in order, and
- * anything past that is refused at once (EI_OVERLOADED) instead of queued without bound. A waiting request
+ * anything past that is refused at once (EI_OVERLOADED) instead of queued without bound; with a wait budget, so is
+a request expected to wait longer than the budget, however few wait. A waiting request
  * whose caller went away (its signal aborted) leaves the queue and never runs. Every source (REST, OIP,
  * messages, frames) comes through the registry, which keeps one of these per slot.
  */
@@ -12,6 +13,12 @@ export interface AdmissionLimits {
   inFlight: number;
   /** Requests that may wait for a turn; past this they are refused. */
   waiting: number;
+  /**
+   * The longest a request may expect to wait for its turn, in milliseconds, or `auto`: the service time the model
+   * reaches without contention (the fastest recent one).
+   * A request that would wait longer is refused at once, however few wait. Unset: the count alone bounds waiting.
+   */
+  maxQueueWait?: number | 'auto';
 }
 
 export interface AdmissionCounts {
@@ -38,6 +45,9 @@ export function defaultAdmissionLimits(threads?: number): AdmissionLimits {
   return { inFlight, waiting: 16 * inFlight };
 }
 
+/** How much each finished request moves the service-time average: recent enough to follow load, not one outlier. */
+const SERVICE_WEIGHT = 0.2;
+
 interface Waiter {
   admit(): void;
 }
@@ -48,6 +58,10 @@ export class Admission {
   #running = 0;
   #shed = 0;
   #abandoned = 0;
+  /** A moving average of how long admitted work takes, in ms; undefined until some has run. */
+  #serviceMs: number | undefined;
+  /** The fastest recent service time: the lowest seen, rising 1% a request so that it follows a slower model or device. */
+  #fastestMs = Infinity;
 
   constructor(limits: AdmissionLimits) {
     this.#limits = limits;
@@ -56,9 +70,13 @@ export class Admission {
   /** Runs `work` once admitted; refuses at once past the bound; leaves the queue when `signal` aborts. */
   async run<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     await this.#enter(signal);
+    const started = performance.now();
     try {
       return await work();
     } finally {
+      const took = performance.now() - started;
+      this.#serviceMs = this.#serviceMs === undefined ? took : this.#serviceMs + SERVICE_WEIGHT * (took - this.#serviceMs);
+      this.#fastestMs = Math.min(took, this.#fastestMs * 1.01);
       this.#running--;
       this.#queue.shift()?.admit();
     }
@@ -69,9 +87,24 @@ export class Admission {
    * a body that would be refused anyway (the reading is what loads the event loop under overload).
    */
   refuseIfFull(): void {
-    if (this.#running < this.#limits.inFlight || this.#queue.length < this.#limits.waiting) return;
+    if (this.#running < this.#limits.inFlight) return;
+    if (this.#queue.length < this.#limits.waiting && !this.#waitTooLong()) return;
     this.#shed++;
     throw new EdgeInferError('EI_OVERLOADED', [this.#limits.inFlight, this.#limits.waiting]);
+  }
+
+  /**
+   * Whether a newcomer would wait past the budget: with every place taken, a place frees about every service
+   * time / in flight, so the newcomer's turn comes after (waiting + 1) of those. Refusing by expected wait rather
+   * than by count alone keeps accepted requests near the unloaded latency under sustained overload, where a long
+   * queue made the last in line wait 16 inferences (bench/admission.ts). Under contention the average service
+   * time grows past the fastest, so `auto` lets fewer wait exactly when each wait is longer.
+   */
+  #waitTooLong(): boolean {
+    const { maxQueueWait, inFlight } = this.#limits;
+    if (maxQueueWait === undefined || this.#serviceMs === undefined) return false;
+    const budget = maxQueueWait === 'auto' ? this.#fastestMs : maxQueueWait;
+    return ((this.#queue.length + 1) / inFlight) * this.#serviceMs > budget;
   }
 
   /** New bounds for a slot already served (a version that batches differently); more places admit waiters at once. */
