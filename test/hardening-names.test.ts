@@ -53,6 +53,15 @@ test('reserved slot names fail as EI_DESIRED_INVALID while "face" serves; the st
       t.is((await fetch(`${service.url}/cameras/${name}/snapshot`)).status, 404, name);
     }
     t.is((await fetch(`${service.url}/status`)).status, 200);
+
+    // Dropped from the desired state, the refused slots leave the status too (found by fuzz-desired).
+    service.reconciler.apply({ models: { face: slot, 'not-a-slot': { version: '1' } } });
+    await service.reconciler.settled();
+    t.is(service.status.model('not-a-slot')?.error?.code, 'EI_DESIRED_INVALID');
+    service.reconciler.apply({ models: { face: slot } });
+    await service.reconciler.settled();
+    const listed = Object.keys(((await (await fetch(`${service.url}/status`)).json()) as { models: object }).models);
+    t.deepEqual(listed, ['face']);
   } finally {
     await service.close();
   }

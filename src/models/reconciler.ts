@@ -24,6 +24,11 @@ export class Reconciler {
   #defaultModel: string | undefined;
   /** The slots the desired state names; undefined before the first one, when restored slots wait to be judged. */
   #wanted: Set<string> | undefined;
+  /**
+   * Slots the last desired state named but could not use: only the status knows them, so only the status forgets
+   * them when a desired state drops them (else a twin of changing bad names would grow the status without bound).
+   */
+  #refused = new Set<string>();
 
   constructor(context: DeployContext, fallback: ModelSpec) {
     this.#context = context;
@@ -55,6 +60,8 @@ export class Reconciler {
     const specs: Array<[string, ModelSpec | string]> = named.length > 0 ? named.map(([name, slot]) => [name, specOf(name, slot)]) : [[this.#fallback.name, this.#fallback]];
     const wanted = new Set(specs.map(([name]) => name));
     this.#wanted = wanted;
+    for (const name of this.#refused) if (!wanted.has(name)) this.#context.status.removeModel(name);
+    this.#refused = new Set(specs.filter(([, spec]) => typeof spec === 'string').map(([name]) => name));
     for (const name of new Set([...this.#asked.keys(), ...this.#running.keys(), ...this.#context.registry.slots()])) {
       if (!wanted.has(name)) this.#remove(name);
     }
