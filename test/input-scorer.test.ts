@@ -3,6 +3,7 @@
  * after an answer was sent, and the drain that SIGTERM waits for. The hub side is its two functions, send and complete.
  */
 import test from 'ava';
+import { EdgeInferError } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
 import { InputScorer, type InputMessage } from '../src/hub/messages.js';
 import type { OutputMessage } from '../src/sources/result-message.js';
@@ -66,11 +67,11 @@ test.serial('messages and REST requests share one bound: while messages fill it,
   await shared.drain();
 });
 
-test.serial('a message whose answer cannot be sent is left uncompleted, for edgeHub to deliver again', async (t) => {
+test.serial('a message whose answer the outbox gave up (its bound, or a stop) is not completed', async (t) => {
   const completed: string[] = [];
   const unlinked = scorer({
     send: async () => {
-      throw new Error('not connected to IoT Hub');
+      throw new EdgeInferError('EI_OUTPUT_NOT_SENT', ['the module stopped before the link to edgeHub was back']);
     },
     complete: async (m) => void completed.push(m.messageId!),
   });
