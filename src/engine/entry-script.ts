@@ -13,6 +13,7 @@
  * start costs one attempt a minute, not one per request; requests meanwhile fail at once with that start's error.
  */
 import type { Logger } from 'pino';
+import { backoffDelay, type Backoff } from '../backoff.js';
 import { EdgeInferError } from '../errors.js';
 import type { ModelSettings } from '../models/manifest.js';
 import type { PostprocessorPlan, ScriptInput } from './script-worker-protocol.js';
@@ -52,8 +53,8 @@ export interface EntryScriptOptions {
   log: Logger;
 }
 
-const FIRST_RETRY_MS = 1000;
-const LAST_RETRY_MS = 60_000;
+/** Between failed starts of a serving version's script. */
+const RESTART_BACKOFF: Backoff = { firstMs: 1000, mostMs: 60_000 };
 
 /** Starts the script's worker: resolves once its `init` is done, or rejects with the coded reason it is not. */
 export async function loadEntryScript(options: EntryScriptOptions): Promise<EntryScript> {
@@ -68,7 +69,7 @@ class RestartingScript implements EntryScript {
   #starting: Promise<ScriptThread> | undefined;
   #stopped = false;
   /** The last failed start, and until when requests get its error instead of another start. */
-  #failed: { error: unknown; until: number; retryMs: number } | undefined;
+  #failed: { error: unknown; until: number; failures: number } | undefined;
 
   constructor(options: EntryScriptOptions) {
     const { log } = options;
@@ -117,8 +118,9 @@ class RestartingScript implements EntryScript {
       log.info('the entry script was started again');
       return thread;
     } catch (error) {
-      const retryMs = Math.min(LAST_RETRY_MS, this.#failed ? this.#failed.retryMs * 2 : FIRST_RETRY_MS);
-      this.#failed = { error, until: performance.now() + retryMs, retryMs };
+      const failures = (this.#failed?.failures ?? 0) + 1;
+      const retryMs = backoffDelay(failures - 1, RESTART_BACKOFF);
+      this.#failed = { error, until: performance.now() + retryMs, failures };
       log.error({ err: error, retryMs }, 'the entry script could not be started again; its requests fail until the next try');
       throw error;
     }
