@@ -4,7 +4,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import test from 'ava';
 import sharp from 'sharp';
-import { hashFile } from '../src/models/download.js';
+import { hashFile } from '../src/models/hash-file.js';
 import { ocrClassifierPath, postImage, postJson } from './support/fixtures.js';
 import { makePackageFolder, tarGz, zip } from './support/packages.js';
 import { startService, type TestService } from './support/service.js';

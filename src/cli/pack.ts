@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tar from 'tar';
 import { messageOf } from '../errors.js';
-import { hashFile } from '../models/download.js';
+import { hashFile } from '../models/hash-file.js';
 import { readModelPackage } from '../models/package.js';
 import type { ModelStatus } from '../status/store.js';
 

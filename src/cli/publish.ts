@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { checkSlot } from '../config/desired-state.js';
 import { messageOf } from '../errors.js';
-import { hashFile } from '../models/download.js';
+import { hashFile } from '../models/hash-file.js';
 
 export const PUBLISH_USAGE = `Usage: edge-infer publish --name NAME --version VERSION --uri URI (--sha256 HEX | --file FILE)
                          [--target cpu|gpu|fpga] [--layered] [--module MODULE]

@@ -19,8 +19,6 @@ import { diskError, writingTo } from './disk-errors.js';
 import { getFollowingRedirects, type NetworkSettings } from './http-agent.js';
 import { PartialWriter } from './partial-writer.js';
 
-export { hashFile } from './hash-file.js';
-
 export interface DownloadOptions {
   /** Attempts after the first. */
   retries?: number;

@@ -7,7 +7,8 @@ import { access, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EdgeInferError } from '../errors.js';
-import { downloadVerified, hashFile, type DownloadOptions } from './download.js';
+import { downloadVerified, type DownloadOptions } from './download.js';
+import { hashFile } from './hash-file.js';
 import { archiveKind, unpackArchive } from './unpack.js';
 
 export interface ModelLocation {
