@@ -81,6 +81,7 @@ export const ERRORS = {
   EI_UNPACK_TOO_LARGE: { kind: 'failed', message: 'The archive %s expands to more than %s bytes (setting --max-unpacked); nothing of it was used' },
   EI_DESIRED_INVALID: { kind: 'invalid-config', message: 'Invalid desired state at %s' },
   EI_VERSION_NOT_STORED: { kind: 'not-found', message: 'Model "%s" has no version "%s" in the store; stored: %s' },
+  EI_NO_CANDIDATE: { kind: 'not-found', message: 'Model "%s" has no candidate version loaded to promote; name one in its desired "candidate"' },
   EI_CAMERA_FAILED: { kind: 'failed', message: 'Camera %s: %s' },
   EI_CAMERA_STALLED: { kind: 'failed', message: 'Camera %s sent no frame for %s s' },
   EI_FFMPEG_NOT_FOUND: { kind: 'invalid-config', message: 'ffmpeg ("%s") is not installed; install it (Debian: apt-get install ffmpeg) or name one with --ffmpeg or EDGE_INFER_FFMPEG' },

@@ -4,10 +4,13 @@
  * Frontends ask for "the active version of X" and hold a lease while they use it (Triton's model repository
  * habit). Activating a new version is one assignment, so every request sees either the old version or the new
  * one; the old one is released once its last lease is returned, so a swap drains instead of failing requests.
+ * A slot may also hold a candidate version, which answers nobody: it is leased for shadow runs, and promoting it
+ * is the same swap.
  */
 import { EdgeInferError } from '../errors.js';
 import type { ModelVersion } from '../engine/loaded-version.js';
 import { Admission, defaultAdmissionLimits, type AdmissionCounts, type AdmissionLimits } from './admission.js';
+import { tapped, type Tap } from './tap.js';
 
 interface Held {
   readonly model: ModelVersion;
@@ -30,6 +33,8 @@ export type UseOutcome = { source: ScoreSource; name: string | undefined; model:
 
 export class ModelRegistry {
   readonly #active = new Map<string, Held>();
+  readonly #candidates = new Map<string, Held>();
+  readonly #taps: Tap[] = [];
   /** Slots that are being loaded: they answer "not ready" (503) rather than "not found" (404). */
   readonly #expected = new Set<string>();
   /** One admission per slot that is served, kept across swaps (the bound is the slot's, whatever its version). */
@@ -56,8 +61,13 @@ export class ModelRegistry {
    * fill while another runs (requests still waiting at the admission could not join one).
    */
   activate(model: ModelVersion, maxBatch = 1): void {
+    this.#install({ model, leases: 0, retired: false }, maxBatch);
+  }
+
+  #install(held: Held, maxBatch: number): void {
+    const { model } = held;
     const previous = this.#active.get(model.name);
-    this.#active.set(model.name, { model, leases: 0, retired: false });
+    this.#active.set(model.name, held);
     const limits = { ...this.#limits, inFlight: this.#limits.inFlight * maxBatch };
     const admission = this.#admissions.get(model.name);
     if (admission) admission.setLimits(limits);
@@ -65,14 +75,58 @@ export class ModelRegistry {
     if (previous) this.#retire(previous);
   }
 
-  /** Stops serving a slot; its version drains and is released. */
+  /** Stops serving a slot; its version (and candidate) drains and is released. */
   remove(name: string): void {
     this.#expected.delete(name);
     this.#admissions.delete(name);
+    this.removeCandidate(name);
     const held = this.#active.get(name);
     if (!held) return;
     this.#active.delete(name);
     this.#retire(held);
+  }
+
+  /** Holds `model` as its slot's candidate; a previous candidate drains and is released. */
+  setCandidate(model: ModelVersion): void {
+    const previous = this.#candidates.get(model.name);
+    this.#candidates.set(model.name, { model, leases: 0, retired: false });
+    if (previous) this.#retire(previous);
+  }
+
+  /** Drops a slot's candidate, if it has one; it drains and is released. */
+  removeCandidate(name: string): void {
+    const held = this.#candidates.get(name);
+    if (!held) return;
+    this.#candidates.delete(name);
+    this.#retire(held);
+  }
+
+  candidate(name: string): ModelVersion | undefined {
+    return this.#candidates.get(name)?.model;
+  }
+
+  /** A lease on the slot's candidate, if it has one (a shadow run holds it while the candidate works). */
+  acquireCandidate(name: string): Lease | undefined {
+    const held = this.#candidates.get(name);
+    return held && this.#lease(held);
+  }
+
+  /**
+   * Makes the slot's candidate its active version, with the leases it holds: the same swap as `activate`, with
+   * no load. Throws EI_NO_CANDIDATE when the slot has none.
+   */
+  promote(name: string, maxBatch = 1): ModelVersion {
+    const held = this.#candidates.get(name);
+    if (!held) throw new EdgeInferError('EI_NO_CANDIDATE', [name]);
+    this.#candidates.delete(name);
+    // Its own holding, leases and all: shadow runs still using it keep them on what is now the active version.
+    this.#install(held, maxBatch);
+    return held.model;
+  }
+
+  /** Adds work that follows every successful call on the slots it wants (shadow runs, data collection). */
+  addTap(tap: Tap): void {
+    this.#taps.push(tap);
   }
 
   /** The slots with an active version. */
@@ -94,7 +148,10 @@ export class ModelRegistry {
    * is the default model where none is set (no slot is served): not found, with the slots there are.
    */
   acquire(name: string | undefined, version?: string): Lease {
-    const held = this.#served(name, version);
+    return this.#lease(this.#served(name, version));
+  }
+
+  #lease(held: Held): Lease {
     held.leases++;
     let returned = false;
     return {
@@ -123,8 +180,9 @@ export class ModelRegistry {
       const value = await this.#admissions.get(name!)!.run(async () => {
         const lease = this.acquire(name, version);
         ran = lease.model;
+        const taps = this.#tapsFor(name!);
         try {
-          return await work(lease.model);
+          return await work(taps ? tapped(lease.model, source, taps) : lease.model);
         } finally {
           lease.release();
         }
@@ -145,6 +203,13 @@ export class ModelRegistry {
   /** In flight, waiting, shed and abandoned, per slot that is served (so metrics name only slots that exist). */
   admissionCounts(): Map<string, AdmissionCounts> {
     return new Map([...this.#admissions].map(([name, admission]) => [name, admission.counts()]));
+  }
+
+  /** The taps that want `name`; undefined (no allocation) when none does, which is the usual case. */
+  #tapsFor(name: string): Tap[] | undefined {
+    let wanted: Tap[] | undefined;
+    for (const tap of this.#taps) if (tap.wants(name)) (wanted ??= []).push(tap);
+    return wanted;
   }
 
   /** Releases every version (shutdown); versions still leased go when their last lease returns. */
