@@ -10,6 +10,7 @@ import { activateCommand } from './cli/activate.js';
 import { healthCommand } from './cli/health.js';
 import { packCommand } from './cli/pack.js';
 import { profileCommand } from './cli/profile.js';
+import { promoteCommand } from './cli/promote.js';
 import { publishCommand } from './cli/publish.js';
 import { watchDesiredFile } from './config/desired-file.js';
 import type { DesiredState } from './config/desired-state.js';
@@ -48,6 +49,7 @@ const COMMANDS: Record<string, (argv: string[], env: NodeJS.ProcessEnv, out: (li
   health: healthCommand,
   pack: packCommand,
   profile: profileCommand,
+  promote: promoteCommand,
   publish: publishCommand,
 };
 
@@ -115,7 +117,7 @@ async function main(): Promise<void> {
       status,
       keepAliveSeconds: settings.hub.keepAliveSeconds,
       twinResyncMs: settings.hub.twinResyncSeconds * 1000,
-      methods: { registry, status, defaultModel: () => reconciler.defaultModel(), activate: (name, version) => reconciler.activate(name, version) },
+      methods: { registry, status, defaultModel: () => reconciler.defaultModel(), activate: (name, version) => reconciler.activate(name, version), promote: (name, by) => reconciler.promote(name, by) },
       log,
       onAnswered: (output, code) => metrics.messages.inc({ output, code: code ?? '' }),
       onReconnect: (cause) => metrics.hubReconnects.inc({ cause }),

@@ -17,6 +17,7 @@ import type { DownloadOptions } from './models/download.js';
 import { defaultAdmissionLimits } from './models/admission.js';
 import { Reconciler } from './models/reconciler.js';
 import { ModelRegistry } from './models/registry.js';
+import { Shadow } from './models/shadow.js';
 import { ModelStore } from './models/store.js';
 import { buildApp } from './server/app.js';
 import { KeyRing } from './server/auth.js';
@@ -82,6 +83,13 @@ export async function createService(settings: Settings, log: Logger, wiring: Ser
     (outcome) => recent.record(outcome),
   );
   const metrics = createMetrics(status, () => registry.admissionCounts());
+  const shadow = new Shadow(registry, {
+    onOutcome: (slot, outcome) => metrics.shadowRuns.inc({ model: slot, outcome }),
+    onSnapshot: (slot, candidate, snapshot) => status.updateCandidate(slot, { version: candidate, shadow: snapshot }),
+    // The reconciler is made below; a verdict needs samples, which need requests, which need the service built.
+    onVerdict: (slot, verdict) => reconciler.judged(slot, verdict),
+  });
+  registry.addTap(shadow);
   const store = new ModelStore(settings.store, settings.keepVersions);
   await mkdir(settings.store, { recursive: true });
   const storeProblem = await store.open();
@@ -92,6 +100,7 @@ export async function createService(settings: Settings, log: Logger, wiring: Ser
     store,
     log,
     engine,
+    shadow,
     download: { network: settings.ca ? { ca: settings.ca } : {}, limit: { bytes: settings.maxDownload, from: 'setting --max-download' }, ...tuning.download },
     onSwap: (name) => metrics.swaps.inc({ model: name }),
     onDownloaded: (ok) => metrics.downloads.inc({ result: ok ? 'verified' : 'failed' }),
@@ -122,6 +131,7 @@ export async function createService(settings: Settings, log: Logger, wiring: Ser
     log,
     defaultModel: () => reconciler.defaultModel(),
     activate: (name, version) => reconciler.activate(name, version),
+    promote: (name, by) => reconciler.promote(name, by),
     storedVersions: (name) => store.versions(name).map((v) => v.version),
     recent,
     cameras,

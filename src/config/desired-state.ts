@@ -10,28 +10,57 @@ import { AcceleratorSchema, FallbackSchema, GpuOptionsSchema, TargetNameSchema }
 import { TensorLimitsSchema } from '../engine/tensor-limits.js';
 import { ImageSchema, PostprocessSchema } from '../models/manifest.js';
 
-export const ModelSlotSchema = Type.Object(
+/** What names one version of a slot and where it runs: the slot itself, and its candidate. */
+const versionFields = {
+  version: Type.String({ minLength: 1 }),
+  uri: Type.String({ minLength: 1 }),
+  sha256: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$' })),
+  /** The content's size in bytes: a download that brings more is stopped (else the module-wide --max-download). */
+  size: Type.Optional(Type.Integer({ minimum: 1 })),
+  target: Type.Optional(TargetNameSchema),
+  fallback: Type.Optional(FallbackSchema),
+  threads: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+  gpu: Type.Optional(GpuOptionsSchema),
+  accelerator: Type.Optional(AcceleratorSchema),
+  /** Dynamic batching, for a model whose first input dimension is free (README "Model lifecycle"). */
+  batching: Type.Optional(BatchingSchema),
+  model: Type.Optional(Type.String({ minLength: 1 })),
+  image: Type.Optional(ImageSchema),
+  postprocess: Type.Optional(PostprocessSchema),
+  /** Overrides the package's `limits` (the most a request may ask of the model). */
+  limits: Type.Optional(TensorLimitsSchema),
+};
+
+/** When a candidate becomes the active version by itself (README "Candidate versions"). */
+export const AutoPromoteSchema = Type.Object(
   {
-    version: Type.String({ minLength: 1 }),
-    uri: Type.String({ minLength: 1 }),
-    sha256: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$' })),
-    /** The content's size in bytes: a download that brings more is stopped (else the module-wide --max-download). */
-    size: Type.Optional(Type.Integer({ minimum: 1 })),
-    target: Type.Optional(TargetNameSchema),
-    fallback: Type.Optional(FallbackSchema),
-    threads: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
-    gpu: Type.Optional(GpuOptionsSchema),
-    accelerator: Type.Optional(AcceleratorSchema),
-    /** Dynamic batching, for a model whose first input dimension is free (README "Model lifecycle"). */
-    batching: Type.Optional(BatchingSchema),
-    model: Type.Optional(Type.String({ minLength: 1 })),
-    image: Type.Optional(ImageSchema),
-    postprocess: Type.Optional(PostprocessSchema),
-    /** Overrides the package's `limits` (the most a request may ask of the model). */
-    limits: Type.Optional(TensorLimitsSchema),
+    minAgreement: Type.Number({ minimum: 0, maximum: 1 }),
+    minSamples: Type.Integer({ minimum: 1 }),
+    /** The candidate's p50 latency over the active version's, on the same inputs. */
+    maxLatencyRatio: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
   },
   { additionalProperties: false },
 );
+
+/** A version shadowed beside the active one: it gets a share of the same inputs and answers nobody. */
+export const CandidateSchema = Type.Object(
+  {
+    ...versionFields,
+    /** The share of the active version's inputs the candidate also runs, 0–1 (default 0.1). */
+    shadowShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    /** Raw outputs agree when no element differs by more than this (default 0.001). */
+    tolerance: Type.Optional(Type.Number({ minimum: 0 })),
+    autoPromote: Type.Optional(AutoPromoteSchema),
+    /** true: the candidate becomes the active version (the fleet-wide promotion, from the twin). */
+    promote: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export type CandidateSlot = Static<typeof CandidateSchema>;
+export type AutoPromote = Static<typeof AutoPromoteSchema>;
+
+export const ModelSlotSchema = Type.Object({ ...versionFields, candidate: Type.Optional(CandidateSchema) }, { additionalProperties: false });
 
 export type ModelSlot = Static<typeof ModelSlotSchema>;
 
@@ -111,9 +140,11 @@ export function checkSlot(name: string, slot: unknown): ModelSlot | string {
   if (!isValidName(name)) return `/models/${name}: a model name is ${NAME_RULE}`;
   const first = Value.Errors(ModelSlotSchema, slot).First();
   if (first) return `/models/${name}${first.path}: ${first.message}`;
-  const { batching } = slot as ModelSlot;
+  const { batching, candidate } = slot as ModelSlot;
   const batchingWrong = batching && batchingProblem(batching);
   if (batchingWrong) return `/models/${name}/batching${batchingWrong}`;
+  const candidateBatchingWrong = candidate?.batching && batchingProblem(candidate.batching);
+  if (candidateBatchingWrong) return `/models/${name}/candidate/batching${candidateBatchingWrong}`;
   return slot as ModelSlot;
 }
 

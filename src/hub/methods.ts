@@ -1,17 +1,18 @@
 /**
- * Direct methods (contract section 7): `getStatus`, `score`, `activate`. Errors answer with the REST API's
+ * Direct methods (contract section 7): `getStatus`, `score`, `activate`, and `promote` (README "Candidate versions"). Errors answer with the REST API's
  * status codes and `{"error": {"code", "message"}}`.
  */
 import { EdgeInferError, isEdgeInferError, messageOf, statusCodeOf } from '../errors.js';
 import type { ModelRegistry } from '../models/registry.js';
 import { scoreOn } from '../models/score.js';
-import type { StatusStore } from '../status/store.js';
+import type { PromotedBy, StatusStore } from '../status/store.js';
 
 export interface MethodContext {
   registry: ModelRegistry;
   status: StatusStore;
   defaultModel: () => string | undefined;
   activate: (name: string, version: string) => Promise<void>;
+  promote: (name: string, by: PromotedBy) => Promise<void>;
 }
 
 export interface MethodAnswer {
@@ -38,6 +39,13 @@ const METHODS: Record<string, Method> = {
       throw new EdgeInferError('EI_BAD_REQUEST', ['activate takes {"model": "<name>", "version": "<version>"}']);
     }
     await activate(model, version);
+    return { model, ...status.model(model) };
+  },
+
+  promote: async (payload, { promote, status }) => {
+    const { model } = (payload ?? {}) as { model?: unknown };
+    if (typeof model !== 'string') throw new EdgeInferError('EI_BAD_REQUEST', ['promote takes {"model": "<name>"}']);
+    await promote(model, 'method');
     return { model, ...status.model(model) };
   },
 };

@@ -3,9 +3,10 @@
  * each slot's deploys run one at a time, the newest desired spec wins over any still queued, and every step
  * is safe to repeat or to cut short (a restart mid-way serves the last good version from the store).
  */
-import { checkSlot, type DesiredState, type ModelSlot } from '../config/desired-state.js';
+import { checkSlot, type CandidateSlot, type DesiredState, type ModelSlot } from '../config/desired-state.js';
 import { EdgeInferError, recordedError } from '../errors.js';
-import { deployModel, type DeployContext, type ModelSpec } from './deploy.js';
+import type { PromotedBy } from '../status/store.js';
+import { deployCandidate, deployModel, promoteCandidate, waitingFor, type CandidateSpec, type DeployContext, type ModelSpec } from './deploy.js';
 import { LoadGate } from './load-gate.js';
 import type { StoredVersion } from './store.js';
 
@@ -15,8 +16,10 @@ export class Reconciler {
   readonly #fallback: ModelSpec;
   /** What each slot was last asked to run, as a comparable key: a repeat of the same desired state is a no-op. */
   readonly #asked = new Map<string, string>();
-  /** What each slot runs now (or last tried), as the same key. */
+  /** What each slot runs now (or last tried), as the same key (its active version's part only). */
   readonly #running = new Map<string, string>();
+  /** The candidate each slot shadows now (or last tried): its spec, and the key of its version's part. */
+  readonly #candidates = new Map<string, { spec: CandidateSpec; key: string }>();
   readonly #queue = new Map<string, ModelSpec>();
   readonly #work = new Map<string, Promise<void>>();
   /** Slots deploy one at a time each, and only a few slots at once (a desired state may name hundreds). */
@@ -57,7 +60,7 @@ export class Reconciler {
   /** Takes a whole desired state (a file, or a twin after merging its patches). */
   apply(desired: Pick<DesiredState, 'models' | 'defaultModel'>): void {
     const named = Object.entries(desired.models);
-    const specs: Array<[string, ModelSpec | string]> = named.length > 0 ? named.map(([name, slot]) => [name, specOf(name, slot)]) : [[this.#fallback.name, this.#fallback]];
+    const specs: Array<[string, ModelSpec | string]> = named.length > 0 ? named.map(([name, slot]) => [name, this.#specOf(name, slot)]) : [[this.#fallback.name, this.#fallback]];
     const wanted = new Set(specs.map(([name]) => name));
     this.#wanted = wanted;
     for (const name of this.#refused) if (!wanted.has(name)) this.#context.status.removeModel(name);
@@ -73,12 +76,13 @@ export class Reconciler {
         this.#context.status.updateModel(name, { status: 'failed', error: { code: error.code, message: error.message } });
         continue;
       }
-      const key = specKey(spec);
+      const key = `${specKey(spec)} ${spec.candidate ? candidateKey(spec.candidate) : ''}`;
       // The same desired state again is a no-op, except for a slot whose download failed: trying again is what
       // a re-read (a twin after reconnecting, a touched file) is for, once the network is back.
       if (this.#asked.get(name) === key && this.#context.status.model(name)?.error?.code !== 'EI_DOWNLOAD_FAILED') continue;
       this.#asked.set(name, key);
-      if (this.#running.get(name) === key && this.#context.registry.active(name)) continue;
+      const shadowing = this.#candidates.get(name)?.spec;
+      if (this.#isRunning(spec) && (shadowing && candidateKey(shadowing)) === (spec.candidate && candidateKey(spec.candidate))) continue;
       void this.#enqueue(spec);
     }
     this.#defaultModel = desired.defaultModel && wanted.has(desired.defaultModel) ? desired.defaultModel : specs[0]![0];
@@ -99,6 +103,30 @@ export class Reconciler {
     }
   }
 
+  /**
+   * Makes the slot's candidate its active version, after the slot's deploy under way (if any). It stays active
+   * while the desired state names it as the candidate, across restarts. Throws EI_NO_CANDIDATE without one.
+   */
+  async promote(name: string, by: PromotedBy, reason: string | null = null): Promise<void> {
+    await this.#work.get(name);
+    const candidate = this.#candidates.get(name);
+    if (!candidate || this.#context.registry.candidate(name) === undefined) throw new EdgeInferError('EI_NO_CANDIDATE', [name]);
+    await this.#promote(candidate.spec, by, reason);
+  }
+
+  /** What the slot's autoPromote rule decided: promote, or stay a candidate with the reason in the status. */
+  judged(name: string, verdict: { promote: boolean; reason: string }): void {
+    const candidate = this.#candidates.get(name);
+    if (!candidate) return;
+    if (verdict.promote) {
+      this.promote(name, 'autoPromote', verdict.reason).catch((error: unknown) => this.#context.log.warn({ model: name, err: error }, 'the candidate could not be promoted by its rule'));
+      return;
+    }
+    const rule = candidate.spec.shadow.autoPromote;
+    if (rule) this.#context.status.updateCandidate(name, { version: candidate.spec.version, autoPromote: { rule, verdict: 'refused', reason: verdict.reason } });
+    this.#context.log.info({ model: name, candidate: candidate.spec.version, reason: verdict.reason }, 'the candidate stays a candidate: its rule refused it');
+  }
+
   /** Resolves when no deploy is running or queued (tests and shutdown). */
   async settled(): Promise<void> {
     while (this.#work.size > 0) await Promise.all(this.#work.values());
@@ -112,12 +140,15 @@ export class Reconciler {
     const work = (async () => {
       for (let next = this.#queue.get(spec.name); next; next = this.#queue.get(spec.name)) {
         this.#queue.delete(spec.name);
-        this.#running.set(spec.name, specKey(next));
-        // Waiting for its turn, the slot is pending (requests answer 503, not 404); removed meanwhile, it is skipped.
-        if (!this.#context.registry.active(next.name)) this.#context.registry.expect(next.name);
-        this.#context.status.updateModel(next.name, { status: 'pending', desiredVersion: next.version });
         const due = next;
-        await this.#loads.run(async () => (this.#wanted && !this.#wanted.has(due.name) ? false : deployModel(due, this.#context)));
+        if (!this.#isRunning(due)) {
+          this.#running.set(spec.name, specKey(due));
+          // Waiting for its turn, the slot is pending (requests answer 503, not 404); removed meanwhile, it is skipped.
+          if (!this.#context.registry.active(due.name)) this.#context.registry.expect(due.name);
+          this.#context.status.updateModel(due.name, { status: 'pending', desiredVersion: due.version });
+          await this.#loads.run(async () => (this.#wanted && !this.#wanted.has(due.name) ? false : this.#activate(due)));
+        }
+        await this.#loads.run(async () => (this.#wanted && !this.#wanted.has(due.name) ? undefined : this.#shadow(due)));
         // Removed from the desired state while it loaded: it must not stay behind.
         if (this.#wanted && !this.#wanted.has(spec.name)) this.#remove(spec.name);
       }
@@ -126,9 +157,77 @@ export class Reconciler {
     return work;
   }
 
+  /** The slot runs `spec`'s version now, as asked. */
+  #isRunning(spec: ModelSpec): boolean {
+    return this.#running.get(spec.name) === specKey(spec) && this.#context.registry.active(spec.name) !== undefined;
+  }
+
+  /** Makes `spec` the slot's active version: the loaded candidate when it is that version (the twin's promote), else a deploy. */
+  async #activate(spec: ModelSpec): Promise<boolean> {
+    const candidate = this.#candidates.get(spec.name);
+    if (candidate && candidate.key === specKey(spec) && this.#context.registry.candidate(spec.name)) {
+      await this.#promote(candidate.spec, 'twin', null);
+      return true;
+    }
+    return deployModel(spec, this.#context);
+  }
+
+  /** Brings the slot's candidate in line with `spec`: loaded, re-set, or dropped. */
+  async #shadow(spec: ModelSpec): Promise<void> {
+    const { name, candidate: wanted } = spec;
+    const current = this.#candidates.get(name);
+    if (!wanted) {
+      this.#context.status.updateCandidate(name, null);
+      if (!current) return;
+      this.#dropCandidate(name);
+      await this.#context.store.recordCandidate(name, undefined).catch((error: unknown) => this.#context.log.warn({ model: name, err: error }, 'the store state could not be saved'));
+      return;
+    }
+    const key = specKey(wanted);
+    this.#candidates.set(name, { spec: wanted, key });
+    if (current?.key === key && this.#context.registry.candidate(name)) {
+      // The same version with other shadow settings: its statistics go on.
+      this.#context.shadow?.configure(name, wanted.shadow);
+      this.#context.status.updateCandidate(name, { version: wanted.version, shadowShare: wanted.shadow.share, autoPromote: waitingFor(wanted) });
+      return;
+    }
+    if (await deployCandidate(wanted, this.#context)) return;
+    // The candidate loaded before (if any) is still the one shadowed.
+    if (current) this.#candidates.set(name, current);
+    else this.#candidates.delete(name);
+  }
+
+  async #promote(candidate: CandidateSpec, by: PromotedBy, reason: string | null): Promise<void> {
+    await promoteCandidate(candidate, this.#context, { by, reason });
+    this.#running.set(candidate.name, specKey(candidate));
+    this.#candidates.delete(candidate.name);
+  }
+
+  #dropCandidate(name: string): void {
+    this.#candidates.delete(name);
+    this.#context.shadow?.stop(name);
+    this.#context.registry.removeCandidate(name);
+    this.#context.status.updateCandidate(name, null);
+  }
+
+  /**
+   * A desired slot as a deploy spec, or the problem that keeps it from being one. A slot whose candidate was
+   * promoted (by the twin's flag, or by a person or rule as the store remembers) runs the candidate as its version.
+   */
+  #specOf(name: string, slot: unknown): ModelSpec | string {
+    const checked = checkSlot(name, slot);
+    if (typeof checked === 'string') return checked;
+    const { candidate } = checked;
+    if (!candidate) return toSpec(name, checked);
+    const stored = this.#context.store.actives()[name];
+    if (candidate.promote || (stored?.promoted && stored.version === candidate.version)) return toSpec(name, candidate);
+    return { ...toSpec(name, checked), candidate: candidateSpec(name, candidate) };
+  }
+
   #remove(name: string): void {
     this.#asked.delete(name);
     this.#running.delete(name);
+    this.#dropCandidate(name);
     this.#queue.delete(name);
     this.#context.registry.remove(name);
     this.#context.status.removeModel(name);
@@ -140,17 +239,24 @@ export class Reconciler {
 
 /** A stored version as a deploy spec: its content from the store, with no download. */
 function fromStore(name: string, stored: StoredVersion): ModelSpec {
-  const { path, ...rest } = stored;
+  const { path, promoted: _promoted, ...rest } = stored;
   return { ...rest, name, uri: path };
 }
 
-/** A desired slot as a deploy spec, or the problem that keeps it from being one. */
-function specOf(name: string, slot: unknown): ModelSpec | string {
-  const checked = checkSlot(name, slot);
-  return typeof checked === 'string' ? checked : toSpec(name, checked);
+const DEFAULT_SHADOW_SHARE = 0.1;
+const DEFAULT_TOLERANCE = 0.001;
+
+function candidateSpec(name: string, candidate: CandidateSlot): CandidateSpec {
+  const { shadowShare, tolerance, autoPromote } = candidate;
+  return { ...toSpec(name, candidate), shadow: { share: shadowShare ?? DEFAULT_SHADOW_SHARE, tolerance: tolerance ?? DEFAULT_TOLERANCE, ...(autoPromote ? { autoPromote } : {}) } };
 }
 
-function toSpec(name: string, slot: ModelSlot): ModelSpec {
+/** A candidate's key: its version's, and how it is shadowed. */
+function candidateKey(candidate: CandidateSpec): string {
+  return JSON.stringify([specKey(candidate), candidate.shadow]);
+}
+
+function toSpec(name: string, slot: ModelSlot | CandidateSlot): ModelSpec {
   const { version, uri, sha256, size, target, fallback, threads, gpu, accelerator, batching, model, image, postprocess, limits } = slot;
   const settings = Object.fromEntries(Object.entries({ model, image, postprocess, limits }).filter(([, v]) => v !== undefined));
   return {

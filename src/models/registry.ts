@@ -195,6 +195,12 @@ export class ModelRegistry {
     }
   }
 
+  /** No request for `name` is running or waiting (shadow runs go only then). */
+  idle(name: string): boolean {
+    const counts = this.#admissions.get(name)?.counts();
+    return !counts || (counts.inFlight === 0 && counts.waiting === 0);
+  }
+
   /** Throws EI_OVERLOADED when `name`'s admission has no place now (nothing for a slot not served: `use` says why). */
   refuseIfFull(name: string | undefined): void {
     if (name !== undefined) this.#admissions.get(name)?.refuseIfFull();

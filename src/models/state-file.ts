@@ -14,10 +14,11 @@ const StoredVersionSchema = Type.Object({
   path: Type.String({ minLength: 1 }),
   sha256: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
   settings: Type.Optional(Type.Object({})),
+  promoted: Type.Optional(Type.Literal(true)),
 });
 
 const StateFileSchema = Type.Object({
-  models: Type.Record(Type.String(), Type.Object({ active: StoredVersionSchema, previous: Type.Array(StoredVersionSchema) })),
+  models: Type.Record(Type.String(), Type.Object({ active: StoredVersionSchema, previous: Type.Array(StoredVersionSchema), candidate: Type.Optional(StoredVersionSchema) })),
 });
 
 /** The parsed state, or why it cannot be used ("is not JSON: ...", "has no /models/face/active: ..."). */

@@ -21,12 +21,16 @@ export interface StoredVersion extends Placement {
   /** The located file or package folder, ready to load with no download (absolute in memory). */
   path: string;
   settings?: ModelSettings;
+  /** It became active as a promoted candidate, not because the desired state named it (reconciler.ts). */
+  promoted?: true;
 }
 
 interface StoredModel {
   active: StoredVersion;
   /** Most recent first. */
   previous: StoredVersion[];
+  /** The candidate loaded beside the active version: its content stays while it is shadowed. */
+  candidate?: StoredVersion;
 }
 
 interface StateFile {
@@ -98,12 +102,30 @@ export class ModelStore {
     return model ? [model.active, ...model.previous] : [];
   }
 
-  /** Records a version as the one serving `name`; the one before becomes the first previous. */
+  /**
+   * Records a version as the one serving `name`; the one before becomes the first previous. A candidate of the
+   * same version (the one promoted) is no longer a candidate.
+   */
   async recordActive(name: string, version: StoredVersion): Promise<void> {
     const model = this.#state.models[name];
     const earlier = model ? [model.active, ...model.previous] : [];
     const previous = earlier.filter((v) => v.version !== version.version).slice(0, this.#keepPrevious);
-    this.#state.models[name] = { active: version, previous };
+    const candidate = model?.candidate?.version === version.version ? undefined : model?.candidate;
+    this.#state.models[name] = { active: version, previous, ...(candidate ? { candidate } : {}) };
+    await this.#save();
+  }
+
+  /** The candidate recorded beside `name`'s active version. */
+  candidate(name: string): StoredVersion | undefined {
+    return this.#state.models[name]?.candidate;
+  }
+
+  /** The candidate loaded beside `name`'s active version (undefined: none), so that its content is kept. */
+  async recordCandidate(name: string, candidate: StoredVersion | undefined): Promise<void> {
+    const model = this.#state.models[name];
+    if (!model || model.candidate === candidate) return;
+    if (candidate) model.candidate = candidate;
+    else delete model.candidate;
     await this.#save();
   }
 
@@ -148,7 +170,8 @@ export class ModelStore {
   /** The state with each version's path mapped (to the disk's relative form, or back to absolute). */
   #withPaths(state: StateFile, map: (where: string) => string): StateFile {
     const mapped = (v: StoredVersion): StoredVersion => ({ ...v, path: map(v.path) });
-    return { models: Object.fromEntries(Object.entries(state.models).map(([name, m]) => [name, { active: mapped(m.active), previous: m.previous.map(mapped) }])) };
+    const model = (m: StoredModel): StoredModel => ({ active: mapped(m.active), previous: m.previous.map(mapped), ...(m.candidate ? { candidate: mapped(m.candidate) } : {}) });
+    return { models: Object.fromEntries(Object.entries(state.models).map(([name, m]) => [name, model(m)])) };
   }
 
   /** `packages/<sha>/...` for a path inside the store; a path outside it stays as it is. */
@@ -175,7 +198,7 @@ export class ModelStore {
 
   #inUse(sha256: string): boolean {
     if (this.#pinned.has(sha256)) return true;
-    return Object.values(this.#state.models).some((m) => m.active.sha256 === sha256 || m.previous.some((v) => v.sha256 === sha256));
+    return Object.values(this.#state.models).some((m) => m.active.sha256 === sha256 || m.candidate?.sha256 === sha256 || m.previous.some((v) => v.sha256 === sha256));
   }
 }
 

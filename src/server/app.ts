@@ -14,6 +14,7 @@ import { errorHandlingOptions, installErrorHandling } from './http-errors.js';
 import { installRequestIdHeaders, requestIdOf } from './request-id.js';
 import { installRouteNameCheck } from './route-names.js';
 import { adminRoutes } from './routes/admin.js';
+import type { PromotedBy } from '../status/store.js';
 import { azureMlRoutes } from './routes/azureml.js';
 import { cameraRoutes, type CameraFrames } from './routes/cameras.js';
 import { observabilityRoutes } from './routes/observability.js';
@@ -39,6 +40,8 @@ export interface ServiceOptions {
   https?: { cert: Buffer; key: Buffer };
   /** Switches a model to a stored version (the rollback); rejects with the reason it did not become active. */
   activate?: (name: string, version: string) => Promise<void>;
+  /** Makes a model's candidate its active version; rejects with EI_NO_CANDIDATE when it has none. */
+  promote?: (name: string, by: PromotedBy) => Promise<void>;
   /** The cameras' last scored frames, for `/cameras/{id}/snapshot`. */
   cameras?: CameraFrames;
   /** The versions the model store keeps for a model, newest first (the status page's rollback buttons). */

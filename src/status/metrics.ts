@@ -20,6 +20,7 @@ export interface Metrics {
   readonly hubReconnects: client.Counter<'cause'>;
   readonly outputsDropped: client.Counter<'output'>;
   readonly batchSize: client.Histogram<'model'>;
+  readonly shadowRuns: client.Counter<'model' | 'outcome'>;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -94,6 +95,12 @@ export function createMetrics(status: StatusStore, admission: () => Map<string, 
       buckets: BATCH_BUCKETS,
       registers: [registry],
     }),
+    shadowRuns: new client.Counter({
+      name: 'edge_infer_shadow_runs_total',
+      help: 'Inputs shared with a candidate version, by model and outcome: agreed, disagreed (with the active version), failed (on the candidate), dropped (under load, never run)',
+      labelNames: ['model', 'outcome'],
+      registers: [registry],
+    }),
     downloads: new client.Counter({
       name: 'edge_infer_downloads_total',
       help: 'Model downloads that ended, by result: verified, or failed (after its retries)',
@@ -110,6 +117,19 @@ export function createMetrics(status: StatusStore, admission: () => Map<string, 
       this.reset();
       for (const [model, s] of Object.entries(status.snapshot().models)) {
         this.set({ model, version: s.version ?? '', status: s.status }, s.version ? 1 : 0);
+      }
+    },
+  });
+  new client.Gauge({
+    name: 'edge_infer_candidate_agreement',
+    help: 'Share of compared inputs on which the candidate agreed with the active version, by model and candidate version (slots shadowing one, after its first sample)',
+    labelNames: ['model', 'candidate'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [model, s] of Object.entries(status.snapshot().models)) {
+        const agreement = s.candidate?.shadow?.agreement;
+        if (agreement !== undefined && agreement !== null) this.set({ model, candidate: s.candidate!.version }, agreement);
       }
     },
   });

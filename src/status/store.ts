@@ -3,7 +3,9 @@
  * properties, `GET /status`, `getStatus` and metrics read from here. Nobody else keeps a second copy.
  */
 import { EventEmitter } from 'node:events';
+import type { AutoPromote } from '../config/desired-state.js';
 import type { TargetProbe } from '../engine/target.js';
+import type { ShadowSnapshot } from '../models/shadow-stats.js';
 
 /** Where a model slot stands (contract section 5). `version` is always the version answering requests. */
 export type ModelState = 'pending' | 'downloading' | 'verifying' | 'loading' | 'active' | 'failed';
@@ -25,6 +27,37 @@ export interface ModelStatus {
   /** How long `version` took to load (read, place on its target, warm up), in ms: from `loading` to `active`. */
   loadMs: number | null;
   error: { code: string; message: string } | null;
+  /** The version shadowed beside `version`, if the slot names one. */
+  candidate: CandidateStatus | null;
+  /** How `version` became active when a candidate was promoted to it; null when the desired state named it. */
+  promotion: Promotion | null;
+}
+
+/** A candidate version (README "Candidate versions"): it loads like any version, then `active` means shadowing. */
+export interface CandidateStatus {
+  version: string;
+  status: ModelState;
+  /** When `status` last changed. */
+  since: string;
+  progress: number | null;
+  target: string | null;
+  error: { code: string; message: string } | null;
+  shadowShare: number;
+  /** The candidate against the active version on the same inputs, since it was loaded; null until then. */
+  shadow: ShadowSnapshot | null;
+  /** The slot's rule, and where it stands: waiting for samples, or refused with the reason. */
+  autoPromote: { rule: AutoPromote; verdict: 'waiting' | 'refused'; reason: string | null } | null;
+}
+
+/** Who promoted a candidate: a person (direct method, REST or CLI; the twin's `promote` flag) or the slot's rule. */
+export type PromotedBy = 'method' | 'rest' | 'twin' | 'autoPromote';
+
+export interface Promotion {
+  from: string | null;
+  by: PromotedBy;
+  /** The rule's verdict, for a promotion by rule. */
+  reason: string | null;
+  at: string;
 }
 
 export type CameraState = 'connecting' | 'streaming' | 'backoff' | 'disabled' | 'failed';
@@ -114,6 +147,8 @@ export class StatusStore extends EventEmitter<{ change: [] }> {
       error: null,
       progress: null,
       loadMs: null,
+      candidate: null,
+      promotion: null,
       ...current,
       ...patch,
       ...(loadingSince !== undefined ? { loadMs: Math.round(performance.now() - loadingSince) } : {}),
@@ -121,6 +156,29 @@ export class StatusStore extends EventEmitter<{ change: [] }> {
     };
     this.#models.set(name, next);
     this.emit('change');
+  }
+
+  /** Merges `patch` into a model's candidate status (null: the slot has no candidate); `since` as in updateModel. */
+  updateCandidate(name: string, patch: (Partial<Omit<CandidateStatus, 'since'>> & Pick<CandidateStatus, 'version'>) | null): void {
+    const current = this.#models.get(name)?.candidate ?? null;
+    if (patch === null) {
+      if (current) this.updateModel(name, { candidate: null });
+      return;
+    }
+    const same = current?.version === patch.version ? current : null;
+    const next: CandidateStatus = {
+      status: 'pending',
+      progress: null,
+      target: null,
+      error: null,
+      shadowShare: 0,
+      shadow: null,
+      autoPromote: null,
+      ...same,
+      ...patch,
+      since: same && (patch.status === undefined || patch.status === same.status) ? same.since : new Date().toISOString(),
+    };
+    this.updateModel(name, { candidate: next });
   }
 
   /** A target's probe result (the engine probes at start and whenever a slot asks for the target). */
