@@ -26,6 +26,7 @@ import { messagesBench } from './messages.js';
 import { remoteBench } from './remote.js';
 import { scriptWorkerBench } from './script-worker.js';
 import { batchingBench } from './batching.js';
+import { makeInput, nested } from './json-decode.js';
 import { concurrentRate, httpRate, post, sequentialLatency, type HttpCall, type Latency } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -49,29 +50,12 @@ interface Row {
   rate8: number;
 }
 
-function makeInput(shape: number[]): Float32Array {
-  const data = new Float32Array(shape.reduce((a, b) => a * b));
-  let seed = 1;
-  for (let i = 0; i < data.length; i++) {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    data[i] = (seed / 2 ** 31) * 2 - 1;
-  }
-  return data;
-}
-
 function oipBinaryBody(name: string, shape: number[], data: Float32Array): { headers: Record<string, string>; body: Buffer } {
   const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const header = Buffer.from(
     JSON.stringify({ inputs: [{ name, shape, datatype: 'FP32', parameters: { binary_data_size: bytes.length } }], parameters: { binary_data_output: true } }),
   );
   return { headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) }, body: Buffer.concat([header, bytes]) };
-}
-
-function nested(data: Float32Array, shape: number[]): unknown {
-  let offset = 0;
-  const build = (depth: number): unknown =>
-    depth === shape.length - 1 ? Array.from(data.subarray(offset, (offset += shape[depth]!))) : Array.from({ length: shape[depth]! }, () => build(depth + 1));
-  return build(0);
 }
 
 async function measureHttp(name: string, call: HttpCall): Promise<Row> {

@@ -55,12 +55,38 @@ const nearMidpoint = fc
     return `${kept}e${all.length - digits - Math.max(scale, 0)}`;
   });
 
+/**
+ * Digit runs around the reader's edges: integer parts of 1 to 10 digits and fractions of 0 to 22 (read four at
+ * a time, the first 8 significant digits in one integer and up to 11 more in another, 19 at most before Number()
+ * reads the text), with leading zeros, and exponents near Clinger's bound of ±22.
+ */
+const digitRun = fc
+  .tuple(
+    fc.constantFrom('', '-'),
+    fc.oneof(fc.constant('0'), fc.tuple(fc.constantFrom(...'123456789'), digitString(0, 9)).map(([first, rest]) => first + rest)),
+    fc.option(fc.tuple(fc.constantFrom('', '0', '000', '0000000'), digitString(0, 22)).map(([zeros, digits]) => `.${zeros}${digits || '0'}`), { nil: '' }),
+    fc.option(fc.tuple(fc.constantFrom('e', 'E-', 'e+'), fc.integer({ min: 0, max: 26 })).map(([mark, power]) => `${mark}${power}`), { nil: '' }),
+  )
+  .map((parts) => parts.join(''));
+
+/** Doubles printed with 15 to 17 significant digits, and where doubles end: subnormals, the largest, 2^53 and past it. */
+const edgeDouble = fc.oneof(
+  fc.tuple(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer({ min: 15, max: 17 })).map(([value, digits]) => value.toPrecision(digits)),
+  fc.tuple(fc.double({ min: 1e-6, max: 1e6, noNaN: true }), fc.integer({ min: 15, max: 17 })).map(([value, digits]) => value.toPrecision(digits)),
+  fc.double({ min: 0, max: 2.2250738585072014e-308, noNaN: true }).map(String),
+  fc.double({ min: 1e300, max: Number.MAX_VALUE, noNaN: true }).map(String),
+  fc.bigInt({ min: 2n ** 53n - 16n, max: 2n ** 64n }).map(String),
+  fc.tuple(fc.bigInt({ min: 1n, max: 10n ** 19n - 1n }), fc.integer({ min: -25, max: 25 })).map(([digits, power]) => `${digits}e${power}`),
+);
+
 /** Numbers as clients print them: doubles, float32 values as doubles (what numpy's tolist() sends), edge cases. */
 const printedNumber = fc.oneof(
   fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
   fc.float({ noNaN: true, noDefaultInfinity: true }).map(String),
   fc.double({ min: -1, max: 1, noNaN: true }).map((value) => String(Math.fround(value))),
   nearMidpoint,
+  digitRun,
+  edgeDouble,
   fc.constantFrom('-0', '-0.0', '0e0', '-0E-5', '1e-400', '-1e400', '9007199254740993', '9007199254740992.5', '2.2250738585072014e-308', '5e-324', '1.7976931348623157e308', '0.30000000000000004', '123456789012345678901234567890'),
 );
 
@@ -211,6 +237,27 @@ test('every number reads as JSON.parse reads it, or the text is refused by both'
     fuzzRuns(3000),
   );
   t.pass();
+});
+
+test('numbers at the edges of the fast reader read as JSON.parse reads them, bit for bit', (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.oneof(digitRun, edgeDouble, nearMidpoint), { minLength: 1, maxLength: 8 }), (numbers) => {
+      const text = Buffer.from(`[${numbers.join(',')}]`);
+      const scanned = scanJson(text, 0, text.length, MAX_JSON_DEPTH);
+      return scanned !== DECLINED && canonical(scanned) === canonical(JSON.parse(text.toString()));
+    }),
+    fuzzRuns(4000),
+  );
+  t.pass();
+});
+
+test('a slice of a buffer is read to its end and no further, though digits follow it', (t) => {
+  const bytes = Buffer.from('{"data": [0.12345678, 1.5, 12.25]}99999999');
+  t.deepEqual(scanJson(bytes, 0, bytes.length - 8, MAX_JSON_DEPTH), { data: [0.12345678, 1.5, 12.25] });
+  for (const [text, cut] of [['0.123456789012', 6], ['-0.1234567890', 9], ['123456789', 4]] as const) {
+    const number = Buffer.from(text);
+    t.is(scanJson(number, 0, cut, MAX_JSON_DEPTH), JSON.parse(text.slice(0, cut)), text);
+  }
 });
 
 test('/score bodies: the same decision and the same numbers as JSON.parse and the plain-array path', (t) => {

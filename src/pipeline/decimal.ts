@@ -18,20 +18,28 @@ const words = new Uint32Array(bits.buffer);
 const HIGH = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
 
 /**
+ * The most digits `high` may hold and the most in all: then high · 10^lowDigits is below
+ * 10^h · 5^r · 2^r = 2^h · 5^(h+r) · 2^r ≤ 2^8 · 5^19 · 2^r < 2^53 · 2^r, exact in a double.
+ */
+export const HIGH_DIGITS = 8;
+export const MAX_DIGITS = 19;
+/** The most digits `low` may hold and be exact (10^15 < 2^53). */
+export const MAX_LOW_DIGITS = 15;
+
+/**
  * The double nearest to (`high` · 10^`lowDigits` + `low`) · 10^`exponent`, or NaN when this function cannot
  * prove which double that is.
- * @param high the first significant digits as an integer, at most 15 of them (exact)
- * @param low the following `lowDigits` digits (0 to 4 of them) as an integer
+ * @param high the first significant digits as an integer, at most HIGH_DIGITS of them
+ * @param low the following `lowDigits` digits as an integer, at most MAX_LOW_DIGITS of them and MAX_DIGITS in all
  */
-export function decimalToDouble(high: number, low: number, lowDigits: number, exponent: number): number {
-  // Rounding is monotonic, so a result below 2^53 means the exact one is below it too: this one is exact.
-  const rounded = high * POW10[lowDigits]! + low;
-  if (rounded < TWO_53) return clinger(rounded, exponent);
+export function digitsToDouble(high: number, low: number, lowDigits: number, exponent: number): number {
+  const head = high * POW10[lowDigits]!;
+  const sum = head + low;
+  // Rounding is monotonic, so a sum below 2^53 means the exact one is below it too: this one is exact.
+  if (sum < TWO_53) return clinger(sum, exponent);
   if (exponent >= 0 || exponent < -22) return NaN;
-  const product = twoProduct(high, POW10[lowDigits]!);
-  // Both parts are integers, the second below 2^15: their sum is exact, and twoSum splits it exactly.
-  const mantissa = twoSum(product, error + low);
-  return provenQuotient(mantissa, error, POW10[-exponent]!);
+  // head ≥ low here (head has more digits), so the sum's error is exact in one subtraction (Fast2Sum).
+  return provenQuotient(sum, low - (sum - head), POW10[-exponent]!);
 }
 
 /** Exact mantissa times an exact power of ten: one IEEE operation, so correctly rounded. */
@@ -62,7 +70,7 @@ function residual(mh: number, ml: number, q: number, divisor: number): number {
 }
 
 const SPLITTER = 2 ** 27 + 1;
-/** The low part of the last twoProduct or twoSum (a module variable: no pair allocated per number). */
+/** The low part of the last twoProduct (a module variable: no pair allocated per number). */
 let error = 0;
 
 /** a · b as an unevaluated sum of two doubles, exactly (Dekker, no fused multiply-add needed); returns the high part. */
@@ -76,12 +84,4 @@ function twoProduct(a: number, b: number): number {
   const bLow = b - bHigh;
   error = aHigh * bHigh - product + aHigh * bLow + aLow * bHigh + aLow * bLow;
   return product;
-}
-
-/** a + b as an unevaluated sum of two doubles, exactly (Knuth); returns the high part. */
-function twoSum(a: number, b: number): number {
-  const sum = a + b;
-  const bVirtual = sum - a;
-  error = a - (sum - bVirtual) + (b - bVirtual);
-  return sum;
 }

@@ -9,7 +9,8 @@
  * answer and the same error as before this scanner existed.
  */
 import { Buffer } from 'node:buffer';
-import { decimalToDouble } from './decimal.js';
+import { fourDigits } from './ascii-digits.js';
+import { digitsToDouble, HIGH_DIGITS, MAX_DIGITS, MAX_LOW_DIGITS } from './decimal.js';
 import { define, defineBlock, NumericBlock } from './numeric-block.js';
 
 /** What scanJson returns when the body is left to the reference path. */
@@ -49,6 +50,8 @@ export function scanJson(text: Buffer, start: number, end: number, maxDepth: num
 class Scanner {
   readonly #text: Buffer;
   readonly #end: number;
+  /** The same bytes, for reading four at a time. */
+  readonly #view: DataView;
   readonly #maxDepth: number;
   #pos = 0;
   /** The numbers of the arrays being read, blocks after one another. */
@@ -58,6 +61,7 @@ class Scanner {
   constructor(text: Buffer, maxDepth: number) {
     this.#text = text;
     this.#end = text.length;
+    this.#view = new DataView(text.buffer, text.byteOffset, text.length);
     this.#maxDepth = maxDepth;
     // Tensor JSON spends about 20 bytes a number: room for most bodies without growing.
     this.#values = new Float64Array(Math.max(1024, text.length >> 4));
@@ -224,68 +228,77 @@ class Scanner {
    * Appends the number at the cursor to the values, moving past it; false (cursor anywhere) when no JSON
    * number starts there. (Appending rather than returning it: this function is too big to inline, and a
    * double returned from a call is a heap allocation.)
+   *
+   * The significant digits go into two integers, `high` (the first HIGH_DIGITS) and `low` (the rest), as
+   * digitsToDouble takes them; runs of digits are read four at a time (ascii-digits.ts). Past MAX_DIGITS, Number()
+   * reads the text.
    */
   #number(): boolean {
     const text = this.#text;
+    const end = this.#end;
     const start = this.#pos;
     let p = start;
-    let c = text[p];
+    // Past the end reads as 0, which is no digit and no sign: every loop stops there.
+    let c = p < end ? text[p]! : 0;
     const negative = c === MINUS;
-    if (negative) c = text[++p];
-    // The significant digits: the first 15 in `high` (exact in a double), the next 4 in `low`; with more,
-    // Number() reads the text.
+    if (negative) c = ++p < end ? text[p]! : 0;
     let high = 0;
+    let highDigits = 0;
     let low = 0;
     let lowDigits = 0;
-    let significant = 0;
     let exponent = 0;
-    if (c === ZERO) c = text[++p];
-    else if (c !== undefined && c > ZERO && c <= NINE) {
-      do {
-        if (significant < 15) high = high * 10 + (c - ZERO);
-        else if (significant < 19) {
+    // A leading zero is the whole integer part ("01" is no JSON number).
+    if (c === ZERO) {
+      c = ++p < end ? text[p]! : 0;
+      if (c >= ZERO && c <= NINE) return false;
+    } else if (c < ZERO || c > NINE) return false;
+    // The integer part's digits, then (after a dot) the fraction's, which start at `fraction`.
+    let fraction = -1;
+    for (;;) {
+      for (let four = 0; p + 4 <= end && (four = fourDigits(this.#view.getInt32(p, true))) >= 0; p += 4) {
+        if (lowDigits === 0 && highDigits <= HIGH_DIGITS - 4) {
+          high = high * 1e4 + four;
+          highDigits += 4;
+        } else {
+          low = low * 1e4 + four;
+          lowDigits += 4;
+        }
+      }
+      for (c = p < end ? text[p]! : 0; c >= ZERO && c <= NINE; c = ++p < end ? text[p]! : 0) {
+        if (lowDigits === 0 && highDigits < HIGH_DIGITS) {
+          high = high * 10 + (c - ZERO);
+          highDigits++;
+        } else {
           low = low * 10 + (c - ZERO);
           lowDigits++;
         }
-        significant++;
-        c = text[++p];
-      } while (c !== undefined && c >= ZERO && c <= NINE);
-    } else return false;
-    if (c === DOT) {
-      c = text[++p];
-      if (c === undefined || c < ZERO || c > NINE) return false;
-      do {
-        // Zeros before the first significant digit only move the exponent.
-        if (significant > 0 || c !== ZERO) {
-          if (significant < 15) high = high * 10 + (c - ZERO);
-          else if (significant < 19) {
-            low = low * 10 + (c - ZERO);
-            lowDigits++;
-          }
-          significant++;
-        }
-        exponent--;
-        c = text[++p];
-      } while (c !== undefined && c >= ZERO && c <= NINE);
+      }
+      if (fraction !== -1 || c !== DOT) break;
+      c = ++p < end ? text[p]! : 0;
+      if (c < ZERO || c > NINE) return false;
+      fraction = p;
+      // Zeros before the first significant digit only move the exponent.
+      if (highDigits === 0) while (c === ZERO) c = ++p < end ? text[p]! : 0;
     }
+    if (fraction !== -1) exponent = fraction - p;
     if (c === 0x65 || c === 0x45) {
-      c = text[++p];
+      c = ++p < end ? text[p]! : 0;
       let sign = 1;
       if (c === 0x2b || c === MINUS) {
         sign = c === MINUS ? -1 : 1;
-        c = text[++p];
+        c = ++p < end ? text[p]! : 0;
       }
-      if (c === undefined || c < ZERO || c > NINE) return false;
+      if (c < ZERO || c > NINE) return false;
       let written = 0;
       do {
         // Past a million the value is 0 or Infinity whatever the digits; Number() below says which.
         if (written < 1e6) written = written * 10 + (c - ZERO);
-        c = text[++p];
-      } while (c !== undefined && c >= ZERO && c <= NINE);
+        c = ++p < end ? text[p]! : 0;
+      } while (c >= ZERO && c <= NINE);
       exponent += sign * written;
     }
     this.#pos = p;
-    let value = significant > 19 ? NaN : decimalToDouble(high, low, lowDigits, exponent);
+    let value = highDigits + lowDigits > MAX_DIGITS || lowDigits > MAX_LOW_DIGITS ? NaN : digitsToDouble(high, low, lowDigits, exponent);
     if (Number.isNaN(value)) value = Number(text.toString('latin1', start + (negative ? 1 : 0), p));
     if (this.#count === this.#values.length) this.#grow();
     this.#values[this.#count++] = negative ? -value : value;
