@@ -94,6 +94,8 @@ export const ERRORS = {
   EI_TLS_CERTIFICATE: { kind: 'failed', message: 'No server certificate from the IoT Edge workload API at %s: %s' },
   EI_ACCELERATOR_MISMATCH: { kind: 'invalid-config', message: 'Model "%s" at %s does not match the package (%s): the server has %s; the package has %s' },
   EI_BATCHING_UNSUPPORTED: { kind: 'invalid-config', message: 'Model "%s" cannot be batched: %s; remove its slot\'s "batching", or export the model with a free first (batch) dimension' },
+  EI_COLLECT_UPLOAD_FAILED: { kind: 'failed', message: 'Uploading the collected file %s to %s failed: %s; it stays on disk and is tried again' },
+  EI_COLLECT_WRITE_FAILED: { kind: 'failed', message: 'A collected record could not be written to %s: %s' },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorCode = keyof typeof ERRORS;

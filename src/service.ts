@@ -4,9 +4,11 @@
  * Listening, the desired-state source (file, flags or twin) and the hub link stay in main.ts.
  */
 import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Backoff } from './backoff.js';
+import { Collector, type CollectTuning } from './collect/collector.js';
 import type { DesiredState } from './config/desired-state.js';
 import type { Settings } from './config/settings.js';
 import { Engine } from './engine/engine.js';
@@ -36,6 +38,8 @@ export interface ServiceTuning {
   cameraBackoff?: Backoff;
   /** How often camera counters (fps, dropped) are written to the status store. */
   cameraStatsIntervalMs?: number;
+  /** Data collection's index rotation and upload retries. */
+  collect?: CollectTuning;
 }
 
 export interface ServiceWiring {
@@ -52,6 +56,8 @@ export interface Service {
   engine: Engine;
   reconciler: Reconciler;
   cameras: CameraManager;
+  /** Data collection: a tap on the registry, fed the desired state's `collect` section. */
+  collector: Collector;
   /** What `cameras` was made with (a second manager on the same models takes it too). */
   cameraContext: CameraManagerContext;
   app: FastifyInstance;
@@ -94,6 +100,8 @@ export async function createService(settings: Settings, log: Logger, wiring: Ser
   await mkdir(settings.store, { recursive: true });
   const storeProblem = await store.open();
   if (storeProblem) log.warn(storeProblem);
+  const collector = await Collector.open({ root: path.join(settings.store, 'collected'), status, metrics, log, ...(tuning.collect ? { tuning: tuning.collect } : {}) });
+  registry.addTap(collector);
   const context: DeployContext = {
     registry,
     status,
@@ -151,15 +159,19 @@ export async function createService(settings: Settings, log: Logger, wiring: Ser
     cameras,
     cameraContext,
     app,
+    collector,
     applyDesired: (state) => {
       reconciler.apply(state);
       cameras.apply(state.cameras, state.output);
+      collector.apply(state.collect);
     },
     deploy: (spec) => deployModel(spec, context),
     close: async () => {
       cameras.stop();
       stopWatchingKeys();
       await app.close();
+      // What was kept is written and its index files closed before the versions go (the tensor mode reads their plans).
+      await collector.close();
       registry.close();
     },
   };

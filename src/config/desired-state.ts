@@ -5,6 +5,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { checkCollect, type CollectSettings } from '../collect/settings.js';
 import { BatchingSchema, batchingProblem } from '../engine/batcher.js';
 import { AcceleratorSchema, FallbackSchema, GpuOptionsSchema, TargetNameSchema } from '../engine/target.js';
 import { TensorLimitsSchema } from '../engine/tensor-limits.js';
@@ -101,18 +102,28 @@ export interface DesiredState {
   defaultModel?: string;
   cameras: Record<string, unknown>;
   output: OutputSettings;
+  /** Data collection, checked whole (a bad section refuses the desired state, as `output` does); absent: off. */
+  collect?: CollectSettings;
 }
 
 /** Reads the parts of a desired document the lifecycle uses; twin metadata (`$version`, ...) is ignored. */
 export function readDesiredState(document: unknown): DesiredState | string {
   if (document === null || typeof document !== 'object' || Array.isArray(document)) return '/: the desired state must be a JSON object';
-  const { models = {}, defaultModel, cameras = {}, output = {} } = document as Record<string, unknown>;
+  const { models = {}, defaultModel, cameras = {}, output = {}, collect = null } = document as Record<string, unknown>;
   if (!isKeyedObject(models)) return '/models: must be an object keyed by model name';
   if (defaultModel !== undefined && typeof defaultModel !== 'string') return '/defaultModel: must be a string';
   if (!isKeyedObject(cameras)) return '/cameras: must be an object keyed by camera id';
   const outputProblem = Value.Errors(OutputSchema, output).First();
   if (outputProblem) return `/output${outputProblem.path}: ${outputProblem.message}`;
-  return { models: present(models), ...(defaultModel ? { defaultModel } : {}), cameras: present(cameras), output: output as OutputSettings };
+  const collectSettings = collect === null ? undefined : checkCollect(collect);
+  if (typeof collectSettings === 'string') return collectSettings;
+  return {
+    models: present(models),
+    ...(defaultModel ? { defaultModel } : {}),
+    cameras: present(cameras),
+    output: output as OutputSettings,
+    ...(collectSettings ? { collect: collectSettings } : {}),
+  };
 }
 
 function isKeyedObject(value: unknown): value is Record<string, unknown> {

@@ -17,6 +17,8 @@ export interface Metrics {
   readonly messages: client.Counter<'output' | 'code'>;
   readonly cameraFrames: client.Counter<'camera' | 'outcome'>;
   readonly authFailures: client.Counter;
+  readonly collectRecords: client.Counter<'model' | 'outcome'>;
+  readonly collectFiles: client.Counter<'outcome'>;
   readonly hubReconnects: client.Counter<'cause'>;
   readonly outputsDropped: client.Counter<'output'>;
   readonly batchSize: client.Histogram<'model'>;
@@ -88,6 +90,18 @@ export function createMetrics(status: StatusStore, admission: () => Map<string, 
       help: 'Requests refused for a missing or wrong scoring key',
       registers: [registry],
     }),
+    collectRecords: new client.Counter({
+      name: 'edge_infer_collect_records_total',
+      help: 'Calls chosen for data collection, by model and outcome: kept (written), hourly_cap (skipped past maxPerHour), queue_full (dropped, the writer was behind), failed (not written)',
+      labelNames: ['model', 'outcome'],
+      registers: [registry],
+    }),
+    collectFiles: new client.Counter({
+      name: 'edge_infer_collect_files_total',
+      help: 'Collected files leaving the local folder, by outcome: uploaded, deleted_cap (deleted unsent, oldest first, to hold maxDiskMB)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
     batchSize: new client.Histogram({
       name: 'edge_infer_batch_size',
       help: 'Rows stacked into each inference by dynamic batching, by model (slots with "batching" only; _count is the runs, _sum the requests\' rows)',
@@ -108,6 +122,14 @@ export function createMetrics(status: StatusStore, admission: () => Map<string, 
       registers: [registry],
     }),
   };
+  new client.Gauge({
+    name: 'edge_infer_collect_pending_bytes',
+    help: 'Bytes of collected files waiting in the local folder for upload',
+    registers: [registry],
+    collect() {
+      this.set(status.snapshot().runtime.collect?.pendingBytes ?? 0);
+    },
+  });
   new client.Gauge({
     name: 'edge_infer_model_active',
     help: '1 for the version each model serves, with its status',

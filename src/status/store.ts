@@ -92,6 +92,29 @@ export interface HubStatus {
   waitingOutputs: number;
 }
 
+/** Data collection (README "Data collection"); counters since the module started. The SAS URL is never here. */
+export interface CollectStatus {
+  /** `off`: the desired state has no `collect` section (files already collected stay, and upload once it has). */
+  state: 'off' | 'collecting';
+  /** `none`: no upload configured; `backoff`: the last upload failed and is retried. */
+  upload: 'none' | 'idle' | 'uploading' | 'backoff';
+  /** Records written to the folder. */
+  kept: number;
+  /** Calls chosen but not kept: past `maxPerHour`, or the write queue was full. */
+  skippedHourly: number;
+  droppedQueueFull: number;
+  /** Records that could not be written (disk full or read-only). */
+  failed: number;
+  /** Whole files in the folder waiting for upload (index files count once closed). */
+  pendingFiles: number;
+  pendingBytes: number;
+  uploadedFiles: number;
+  uploadedBytes: number;
+  /** Files deleted, oldest first, to keep the folder under `maxDiskMB`. */
+  deletedForCap: number;
+  lastError: { code: string; message: string; at: string } | null;
+}
+
 export interface RuntimeStatus {
   version: string;
   onnxruntime: string;
@@ -100,6 +123,8 @@ export interface RuntimeStatus {
   targets: Record<string, TargetProbe>;
   /** Only when the module takes its desired state from the twin. */
   hub?: HubStatus;
+  /** Only once the desired state has asked for data collection. */
+  collect?: CollectStatus;
 }
 
 export interface RequestCounters {
@@ -207,6 +232,12 @@ export class StatusStore extends EventEmitter<{ change: [] }> {
       state,
       since: current && state === current.state ? current.since : new Date().toISOString(),
     };
+    this.emit('change');
+  }
+
+  /** Data collection's figures; the collector writes them at most once a second. */
+  setCollect(collect: CollectStatus): void {
+    this.#runtime.collect = { ...collect };
     this.emit('change');
   }
 
