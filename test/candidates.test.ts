@@ -4,13 +4,18 @@
  * twin's flag) or by its rule, through the same swap. Real models: BlazeFace 256 against itself (the same
  * answers) and against BlazeFace 128 (other answers), on the sample photos.
  */
+import { execFile } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import test from 'ava';
 import { promoteCommand } from '../src/cli/promote.js';
 import { callMethod } from '../src/hub/methods.js';
 import { BUNDLED_MODEL } from '../src/models/bundled.js';
 import type { CandidateStatus } from '../src/status/store.js';
-import { photo, postImage, postJson, type Detections } from './support/fixtures.js';
+import { photo, photoPath, postImage, postJson, type Detections } from './support/fixtures.js';
 import { startService, type TestService } from './support/service.js';
 import { until } from './support/until.js';
 
@@ -253,4 +258,25 @@ test.serial('candidate settings are checked with the slot: a bad one is refused 
     t.regex(service.status.model('face')!.error!.message, /\/models\/face\/candidate\/shadowShare/);
     t.is((await detect(service, 2)).detections.length, 3);
   });
+});
+
+test.serial('camera frames are shadowed too: fitted to the active version\'s input, refitted to a candidate of another size', async (t) => {
+  // A two-second clip of a photo, played over and over by ffmpeg as a camera: frames come as pixels at the active's input size.
+  const clip = path.join(await mkdtemp(path.join(tmpdir(), 'edge-infer-clip-')), 'faces.avi');
+  await promisify(execFile)('ffmpeg', ['-v', 'error', '-loop', '1', '-i', photoPath(2), '-t', '2', '-r', '5', '-vf', 'scale=960:-2', '-c:v', 'mjpeg', '-q:v', '3', clip]);
+  for (const [candidate, uri] of [['same', BUNDLED_MODEL.uri], ['128', FRONT_128]] as const) {
+    await withService(async (service) => {
+      service.reconciler.apply({ models: { face: { ...slot('256'), candidate: { ...slot(candidate, uri), shadowShare: 1 } } } });
+      await service.reconciler.settled();
+      service.cameras.apply({ door: { uri: `file://${clip}`, fps: 5 } }, {});
+      await until(() => (candidateOf(service)?.shadow?.samples ?? 0) >= 4, 'four frames shadowed', { timeoutMs: 30_000, describe: () => candidateOf(service) });
+      service.cameras.apply({}, {});
+      const { shadow } = candidateOf(service)!;
+      t.is(shadow?.errors, 0, JSON.stringify(shadow?.lastError));
+      t.is(shadow?.kind, 'detection');
+      if (candidate === 'same') t.is(shadow?.agreement, 1, 'the same model on the same frames agrees');
+      // The 128 model finds faces in the refitted frames, in the camera's coordinates (some are matched at IoU 0.5).
+      else t.true(shadow!.detection!.precision! > 0, JSON.stringify(shadow));
+    });
+  }
 });

@@ -19,7 +19,7 @@ const face = (version: string) => ({ version, uri: BUNDLED_MODEL.uri, ...BUNDLED
 
 interface Reported {
   runtime?: { version: string };
-  models?: Record<string, { status: string; version: string | null } | null>;
+  models?: Record<string, { status: string; version: string | null; candidate?: { status: string; shadow: { samples: number } | null } | null } | null>;
   cameras?: Record<string, { status: string; fps: number; lastFrameAt: string | null } | null>;
 }
 
@@ -130,6 +130,28 @@ test.serial('direct methods: getStatus, score, activate', async (t) => {
   await until(() => (hub.reported as Reported).models?.face?.version === '2', 'the rollback reported');
   const missing = await hub.invoke('activate', { model: 'face', version: '99' });
   t.is(missing.status, 404);
+});
+
+test.serial('a candidate shadowed on input messages reports its agreement; the promote method swaps it in and the twin says so', async (t) => {
+  await hub.patchDesired({ models: { face: { ...face('6'), candidate: { ...face('7'), shadowShare: 1 } } } });
+  await until(() => (hub.reported as Reported).models?.face?.candidate?.status === 'active', 'the candidate reported as shadowed');
+  const image = await photo(3);
+  const before = hub.outputs.length;
+  for (let i = 0; i < 3; i++) {
+    await hub.sendInput('score', image, { '$.ct': 'image/jpeg' });
+    // One at a time: a shadow run waits for the slot to be idle.
+    await until(() => hub.outputs.length > before + i, 'the answer');
+  }
+  await until(() => ((hub.reported as Reported).models?.face?.candidate?.shadow?.samples ?? 0) >= 3, 'three shadow samples reported');
+  t.like((hub.reported as Reported).models?.face?.candidate?.shadow, { agreement: 1, errors: 0 });
+  const promoted = await hub.invoke('promote', { model: 'face' });
+  t.is(promoted.status, 200, JSON.stringify(promoted.payload));
+  await until(() => (hub.reported as Reported).models?.face?.version === '7', 'the promoted version reported');
+  // A null in a reported patch deletes the property: the twin holds no candidate any more.
+  t.like((hub.reported as Reported).models?.face, { promotion: { from: '6', by: 'method' } });
+  t.is((hub.reported as Reported).models?.face?.candidate, undefined);
+  const none = await hub.invoke('promote', { model: 'face' });
+  t.is(none.status, 404);
 });
 
 test.serial('SIGTERM while accepted messages wait or are being scored: every one is answered before the exit', async (t) => {

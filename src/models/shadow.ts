@@ -5,7 +5,8 @@
  * first thing dropped under load (counted), so that the active path never waits for it.
  */
 import { isEdgeInferError, messageOf } from '../errors.js';
-import type { ModelVersion } from '../engine/loaded-version.js';
+import type { ModelVersion, ScoreRequest } from '../engine/loaded-version.js';
+import { refitPixels } from '../pipeline/refit-pixels.js';
 import { compareOutputs, type Comparison } from './agreement.js';
 import type { ShadowSettings } from './deploy.js';
 import type { ModelRegistry } from './registry.js';
@@ -133,7 +134,7 @@ export class Shadow implements Tap {
     const started = performance.now();
     try {
       const { input } = call;
-      const output = input.kind === 'score' ? await lease.model.score(input.request) : await lease.model.infer(input.feeds, input.outputNames);
+      const output = input.kind === 'score' ? await lease.model.score(await sameInput(input.request, call.model, lease.model)) : await lease.model.infer(input.feeds, input.outputNames);
       const comparison = compareOutputs(call.output, output, shadowed.settings.tolerance);
       shadowed.stats.record(comparison, call.ms, performance.now() - started);
       this.#events.onOutcome?.(slot, comparison.agree ? 'agreed' : 'disagreed');
@@ -174,4 +175,12 @@ export class Shadow implements Tap {
     }, REPORT_MS);
     shadowed.report.unref();
   }
+}
+
+/** `request` for the candidate: a camera frame's pixels, fitted to the active version's input, refitted to its own. */
+async function sameInput(request: ScoreRequest, active: ModelVersion, candidate: ModelVersion): Promise<ScoreRequest> {
+  const from = active.imagePlan;
+  const to = candidate.imagePlan;
+  if (request.kind !== 'pixels' || !from || !to || (from.width === to.width && from.height === to.height)) return request;
+  return { kind: 'pixels', ...(await refitPixels(request, from, to)) };
 }
