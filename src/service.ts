@@ -94,6 +94,7 @@ export async function createService(settings: Settings, log: Logger, wiring: Ser
     onSnapshot: (slot, candidate, snapshot) => status.updateCandidate(slot, { version: candidate, shadow: snapshot }),
     // The reconciler is made below; a verdict needs samples, which need requests, which need the service built.
     onVerdict: (slot, verdict) => reconciler.judged(slot, verdict),
+    onDisagreement: (call, candidate) => collector.disagreement(call, candidate),
   });
   registry.addTap(shadow);
   const store = new ModelStore(settings.store, settings.keepVersions);
