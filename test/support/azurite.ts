@@ -40,7 +40,7 @@ export async function startAzurite(): Promise<Azurite> {
   const credential = new StorageSharedKeyCredential(ACCOUNT, ACCOUNT_KEY);
 
   const launch = async () => {
-    const process_ = spawn(process.execPath, [AZURITE_BLOB, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', location, '--silent', '--skipApiVersionCheck'], {
+    const process_ = spawn(process.execPath, [AZURITE_BLOB, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', location, '--silent', '--skipApiVersionCheck', '--disableTelemetry'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = process_;

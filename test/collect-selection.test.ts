@@ -1,0 +1,153 @@
+/**
+ * What data collection keeps, and its bounds, on the real service with real photos (no upload: files stay in the
+ * folder, where the test reads them): sample rates, low confidence, the tensor form, the hourly cap, the disk
+ * cap with oldest-first deletion, and the `collect` section's checks.
+ */
+import test from 'ava';
+import sharp from 'sharp';
+import { encodeInput } from '../src/collect/encode.js';
+import type { IndexLine } from '../src/collect/layout.js';
+import { keepsCall } from '../src/collect/select.js';
+import { checkCollect, type CollectSettings } from '../src/collect/settings.js';
+import { readDesiredState } from '../src/config/desired-state.js';
+import { identityGeometry } from '../src/pipeline/image.js';
+import { startCollecting, type CollectingService } from './support/collecting-service.js';
+import { landscape, photo } from './support/fixtures.js';
+import { until } from './support/until.js';
+
+/** Index lines in the folder, open index files included, in id order. */
+async function localLines(svc: CollectingService): Promise<IndexLine[]> {
+  await svc.service.collector.flush();
+  const lines: IndexLine[] = [];
+  for (const file of await svc.files()) {
+    if (!/\/index-[^/]+\.jsonl(\.open)?$/.test(file)) continue;
+    for (const text of (await svc.read(file)).toString().trim().split('\n')) lines.push(JSON.parse(text) as IndexLine);
+  }
+  return lines.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+async function metric(svc: CollectingService, pattern: RegExp): Promise<number> {
+  const found = pattern.exec(await (await fetch(`${svc.url}/metrics`)).text());
+  return found ? Number(found[1]) : 0;
+}
+
+test.serial('a sample rate of 0 keeps nothing, low confidence keeps only the unsure answer, tensors are kept as the model took them', async (t) => {
+  const svc = await startCollecting();
+  t.teardown(() => svc.close());
+  t.is(svc.collect(), undefined, 'nothing is collected, or shown, until the desired state asks');
+  await svc.score(1);
+  t.deepEqual(await svc.files(), []);
+
+  svc.desire({ collect: { mode: 'sample', sampleRate: 0 } });
+  await svc.score(1);
+  await svc.score(2);
+  t.deepEqual(await localLines(svc), []);
+
+  // Faces are found at about 0.9; the landscape has none (confidence 0).
+  svc.desire({ collect: { mode: 'lowConfidence', belowConfidence: 0.5 } });
+  await svc.score(1);
+  const empty = await landscape();
+  await svc.score(empty);
+  let lines = await localLines(svc);
+  t.is(lines.length, 1);
+  t.like(lines[0], { reason: 'lowConfidence', confidence: 0, inputKind: 'as-received' });
+  t.deepEqual(await svc.read(lines[0]!.input), empty);
+
+  svc.desire({ collect: { mode: 'all', inputs: 'tensor', models: 'face' } });
+  await svc.score(2);
+  lines = await localLines(svc);
+  t.is(lines.length, 2);
+  t.like(lines[1], { reason: 'all', inputKind: 'tensor' });
+  const tensor = JSON.parse((await svc.read(lines[1]!.input)).toString()) as Record<string, { dtype: string; shape: number[]; data: number[] }>;
+  const [input] = Object.values(tensor);
+  t.is(input!.dtype, 'float32');
+  t.deepEqual(input!.shape, [1, 256, 256, 3]);
+  t.is(input!.data.length, 256 * 256 * 3);
+  t.true(input!.data.every((v) => v >= -1 && v <= 1), 'scaled as the model takes it (mean = std = 127.5)');
+
+  svc.desire({ collect: { mode: 'all', models: 'someone-else' } });
+  await svc.score(3);
+  t.is((await localLines(svc)).length, 2, 'a slot not listed is not collected');
+  t.like(svc.collect(), { state: 'collecting', upload: 'none', failed: 0 });
+});
+
+test.serial('the hourly cap skips calls past it, and counts them', async (t) => {
+  const svc = await startCollecting();
+  t.teardown(() => svc.close());
+  svc.desire({ collect: { mode: 'all', maxPerHour: 2 } });
+  for (const n of [1, 2, 3, 4]) await svc.score(n);
+  const lines = await localLines(svc);
+  t.is(lines.length, 2);
+  for (const [i, line] of lines.entries()) t.deepEqual(await svc.read(line.input), await photo(i + 1));
+  await until(() => svc.collect()?.skippedHourly === 2, 'the skips in the status', { describe: () => svc.collect() });
+  t.is(svc.collect()!.kept, 2);
+  t.is(await metric(svc, /edge_infer_collect_records_total\{model="face",outcome="hourly_cap"\} (\d+)/), 2);
+});
+
+test.serial('the disk cap holds: the oldest files are deleted first, and counted', async (t) => {
+  const svc = await startCollecting();
+  t.teardown(() => svc.close());
+  // The six photos are 1.2 MB together; 0.5 MiB holds the last two or three.
+  const capBytes = 0.5 * 1024 * 1024;
+  svc.desire({ collect: { mode: 'all', maxDiskMB: 0.5 } });
+  for (const n of [1, 2, 3, 4, 5, 6]) await svc.score(n);
+  await svc.service.collector.flush();
+  await until(async () => (await svc.files()).every((f) => !f.endsWith('.open')), 'the index files closed');
+  await until(() => svc.collect()!.deletedForCap > 0 && svc.collect()!.kept === 6, 'deletions in the status', { describe: () => svc.collect() });
+
+  const files = await svc.files();
+  let total = 0;
+  for (const file of files) total += (await svc.read(file)).length;
+  t.true(total <= capBytes, `${total} bytes on disk, cap ${capBytes}`);
+  await until(() => svc.collect()!.pendingBytes === total, 'the status to show the bytes on disk', { describe: () => svc.collect() });
+  // What is left is the newest: photo 6's input, and of the inputs only a run of the last photos.
+  const inputs = files.filter((f) => f.endsWith('-input.jpg')).sort();
+  t.true(inputs.length >= 1 && inputs.length < 6);
+  const kept = await Promise.all(inputs.map((f) => svc.read(f)));
+  const photos = await Promise.all([1, 2, 3, 4, 5, 6].map((n) => photo(n)));
+  t.deepEqual(kept, photos.slice(6 - inputs.length), 'the newest inputs stay, oldest went first');
+  const deleted = svc.collect()!.deletedForCap;
+  t.is(await metric(svc, /edge_infer_collect_files_total\{outcome="deleted_cap"\} (\d+)/), deleted);
+  t.true(svc.log.some((line) => line.includes('deleted unsent, oldest first')), 'never silent: the log says so');
+});
+
+test('the collect section is checked whole: a clear path and message, defaults filled in, the SAS URL never echoed', (t) => {
+  const refused = (collect: unknown) => readDesiredState({ models: {}, collect });
+  t.is(refused({ mode: 'sample' }), '/collect/sampleRate: required with mode "sample"');
+  t.is(refused({ mode: 'lowConfidence' }), '/collect/belowConfidence: required with mode "lowConfidence"');
+  t.regex(refused({ mode: 'everything' }) as string, /^\/collect\/mode: /);
+  t.regex(refused({ mode: 'all', sampleRate: 2 }) as string, /^\/collect\/sampleRate: /);
+  t.regex(refused({ mode: 'all', maxDiskMB: 0 }) as string, /^\/collect\/maxDiskMB: /);
+  t.regex(refused({ mode: 'all', models: 'face,no/slash' }) as string, /^\/collect\/models: /);
+  const badUrl = refused({ mode: 'all', upload: { sasUrl: 'ftp://account/container?sig=SECRET' } }) as string;
+  t.regex(badUrl, /^\/collect\/upload\/sasUrl: /);
+  t.false(badUrl.includes('SECRET'));
+  t.is(refused({ mode: 'all', extra: 1 }), '/collect/extra: Unexpected property');
+
+  const settings = checkCollect({ mode: 'all', models: ' face , cars ' }) as CollectSettings;
+  t.deepEqual([...settings.models!], ['face', 'cars']);
+  t.like(settings, { maxPerHour: 1000, maxDiskBytes: 1024 * 1024 * 1024, inputs: 'as-received', sasUrl: undefined });
+  t.is((checkCollect({ mode: 'all', models: ['all'] }) as CollectSettings).models, undefined);
+  const state = readDesiredState({ collect: null });
+  t.true(typeof state === 'object' && state.collect === undefined, 'null is no collection (a patch deleting it)');
+});
+
+test('a sample rate keeps the share it names', (t) => {
+  const sample = checkCollect({ mode: 'sample', sampleRate: 0.25 }) as CollectSettings;
+  t.true(keepsCall(sample, null, () => 0.2));
+  t.false(keepsCall(sample, null, () => 0.3));
+  const low = checkCollect({ mode: 'lowConfidence', belowConfidence: 0.5 }) as CollectSettings;
+  t.false(keepsCall(low, null), 'an answer with no score is not called unsure');
+  t.true(keepsCall(low, 0.49));
+  t.false(keepsCall(low, 0.5));
+});
+
+test.serial('camera pixels are kept as one JPEG at the model input size', async (t) => {
+  const svc = await startCollecting();
+  t.teardown(() => svc.close());
+  const model = svc.service.registry.active('face')!;
+  const pixels = await sharp(await photo(1)).resize(256, 256).removeAlpha().raw().toBuffer();
+  const file = await encodeInput(model, { kind: 'score', request: { kind: 'pixels', pixels, geometry: identityGeometry(256, 256) } }, 'as-received');
+  t.is(file.extension, 'jpg');
+  t.like(await sharp(file.bytes).metadata(), { format: 'jpeg', width: 256, height: 256 });
+});
