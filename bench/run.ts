@@ -2,7 +2,7 @@
  * `npm run bench`: the same model with the same session options, side by side in one run, on this machine:
  * in-process session.run, a bare node:http OIP server (the floor for any Node HTTP service), the service's OIP
  * binary route, /score with an image and /score with JSON; then the lifecycle figures (lifecycle.ts), edgeHub
- * messages (messages.ts), admission under overload (admission.ts), cameras (cameras.ts), the remote target (remote.ts), entry scripts' workers (script-worker.ts) and dynamic batching (batching.ts). Prints the tables with the ratios against the targets and
+ * messages (messages.ts), admission under overload (admission.ts), cameras (cameras.ts), the remote target (remote.ts), entry scripts' workers (script-worker.ts), dynamic batching (batching.ts) and candidate versions (candidates.ts). Prints the tables with the ratios against the targets and
  * writes them to bench/results.md.
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -26,6 +26,7 @@ import { messagesBench } from './messages.js';
 import { remoteBench } from './remote.js';
 import { scriptWorkerBench } from './script-worker.js';
 import { batchingBench } from './batching.js';
+import { candidatesBench } from './candidates.js';
 import { makeInput, nested } from './json-decode.js';
 import { concurrentRate, httpRate, post, sequentialLatency, type HttpCall, type Latency } from './measure.js';
 
@@ -188,6 +189,7 @@ async function main(): Promise<void> {
     ...(await section('remote', remoteBench)),
     ...(await section('script-worker', scriptWorkerBench)),
     ...(await section('batching', batchingBench)),
+    ...(await section('candidates', candidatesBench)),
   ];
   const table = lines.join('\n');
   process.stdout.write(`${table}\n`);

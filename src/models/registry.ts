@@ -35,6 +35,8 @@ export class ModelRegistry {
   readonly #active = new Map<string, Held>();
   readonly #candidates = new Map<string, Held>();
   readonly #taps: Tap[] = [];
+  /** When each slot's last call ended (performance.now()). */
+  readonly #lastEnded = new Map<string, number>();
   /** Slots that are being loaded: they answer "not ready" (503) rather than "not found" (404). */
   readonly #expected = new Set<string>();
   /** One admission per slot that is served, kept across swaps (the bound is the slot's, whatever its version). */
@@ -185,6 +187,7 @@ export class ModelRegistry {
           return await work(taps ? tapped(lease.model, source, taps) : lease.model);
         } finally {
           lease.release();
+          this.#lastEnded.set(name!, performance.now());
         }
       }, signal);
       ended({ value });
@@ -195,10 +198,11 @@ export class ModelRegistry {
     }
   }
 
-  /** No request for `name` is running or waiting (shadow runs go only then). */
-  idle(name: string): boolean {
+  /** How long `name` has had no request running or waiting, in ms (0 while it has): shadow runs wait for quiet. */
+  quietFor(name: string): number {
     const counts = this.#admissions.get(name)?.counts();
-    return !counts || (counts.inFlight === 0 && counts.waiting === 0);
+    if (counts && (counts.inFlight > 0 || counts.waiting > 0)) return 0;
+    return performance.now() - (this.#lastEnded.get(name) ?? 0);
   }
 
   /** Throws EI_OVERLOADED when `name`'s admission has no place now (nothing for a slot not served: `use` says why). */

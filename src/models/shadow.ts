@@ -1,8 +1,10 @@
 /**
  * Shadow runs: a slot's candidate version gets a share of the inputs its active version answered, after the
  * answer, and its output is compared with the active one's (agreement.ts). The candidate never answers a
- * caller. Shadow work waits until the slot has no request in flight or waiting, one run at a time, and is the
- * first thing dropped under load (counted), so that the active path never waits for it.
+ * caller. Shadow work is the first thing dropped under load (counted): one run at a time, and only once the slot
+ * has been quiet (nothing in flight or waiting) for twice as long as the active version took on that input, so
+ * that a run fits in a gap between requests rather than sharing the cores with the next one. A slot kept busy
+ * (a closed loop of clients, a queue) shadows nothing.
  */
 import { isEdgeInferError, messageOf } from '../errors.js';
 import type { ModelVersion, ScoreRequest } from '../engine/loaded-version.js';
@@ -19,7 +21,9 @@ const MAX_WAITING = 8;
 /** An input not run within this long (the slot stayed busy) is dropped: its moment has passed. */
 const MAX_AGE_MS = 2000;
 /** How often a busy slot is looked at again. */
-const RETRY_MS = 20;
+const RETRY_MS = 10;
+/** A run waits for the slot to be quiet this many times the active version's time on the input. */
+const QUIET_FACTOR = 2;
 /** The status is told at most this often per slot. */
 const REPORT_MS = 1000;
 
@@ -113,7 +117,7 @@ export class Shadow implements Tap {
           this.#dropped(slot, shadowed);
           continue;
         }
-        if (!this.#registry.idle(slot)) {
+        if (this.#registry.quietFor(slot) < QUIET_FACTOR * next.call.ms) {
           await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
           continue;
         }
