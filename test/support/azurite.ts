@@ -77,7 +77,7 @@ export async function startAzurite(): Promise<Azurite> {
       const client = new BlobServiceClient(`http://127.0.0.1:${port}/${ACCOUNT}`, credential).getContainerClient(name);
       await client.create();
       const sas = generateBlobSASQueryParameters(
-        { containerName: name, permissions: ContainerSASPermissions.parse('rcw'), expiresOn: new Date(Date.now() + 3600_000) },
+        { containerName: name, permissions: ContainerSASPermissions.parse('cw'), expiresOn: new Date(Date.now() + 3600_000) },
         credential,
       ).toString();
       return { client, sasUrl: `${client.url}?${sas}` };
