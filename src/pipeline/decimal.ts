@@ -2,7 +2,12 @@
  * A decimal number's digits to the double that `JSON.parse` gives for them (the correctly rounded one),
  * without making a string: Clinger's fast path when the digits fit a double exactly, and for 16–19
  * significant digits a candidate whose rounding is then proved with exact residuals (Dekker's products).
- * Whatever it cannot prove it leaves to the caller (NaN), which then asks `Number()`.
+ * Whatever it cannot prove it leaves to the caller, which then asks `Number()`.
+ *
+ * Every double stays unboxed: results are stored into the caller's Float64Array rather than returned, and
+ * each helper has one call site so that the optimising compiler inlines it. (A double passed to or returned
+ * from a call that is not inlined, or kept in a module variable, is a heap allocation: a 4 MB tensor body
+ * then made 5–8 MB of garbage per request.)
  */
 
 /** 10^0 … 10^22: every one is exact in a double. */
@@ -27,61 +32,64 @@ export const MAX_DIGITS = 19;
 export const MAX_LOW_DIGITS = 15;
 
 /**
- * The double nearest to (`high` · 10^`lowDigits` + `low`) · 10^`exponent`, or NaN when this function cannot
- * prove which double that is.
+ * Stores the double nearest to ±(`high` · 10^`lowDigits` + `low`) · 10^`exponent` at `out[index]` and
+ * returns true, or returns false (and stores nothing) when this function cannot prove which double that is.
  * @param high the first significant digits as an integer, at most HIGH_DIGITS of them
  * @param low the following `lowDigits` digits as an integer, at most MAX_LOW_DIGITS of them and MAX_DIGITS in all
+ * @param sign 1 or -1 (rounding to nearest is symmetric, so the sign is applied to the rounded magnitude)
  */
-export function digitsToDouble(high: number, low: number, lowDigits: number, exponent: number): number {
+export function digitsToDouble(high: number, low: number, lowDigits: number, exponent: number, sign: number, out: Float64Array, index: number): boolean {
   const head = high * POW10[lowDigits]!;
   const sum = head + low;
-  // Rounding is monotonic, so a sum below 2^53 means the exact one is below it too: this one is exact.
-  if (sum < TWO_53) return clinger(sum, exponent);
-  if (exponent >= 0 || exponent < -22) return NaN;
+  // Rounding is monotonic, so a sum below 2^53 means the exact one is below it too: this one is exact, and
+  // one IEEE operation with an exact power of ten is correctly rounded (Clinger's fast path).
+  if (sum < TWO_53) {
+    if (sum === 0) out[index] = sign * 0;
+    else if (exponent >= 0 && exponent <= 22) out[index] = sign * (sum * POW10[exponent]!);
+    else if (exponent < 0 && exponent >= -22) out[index] = sign * (sum / POW10[-exponent]!);
+    else return false;
+    return true;
+  }
+  if (exponent >= 0 || exponent < -22) return false;
   // head ≥ low here (head has more digits), so the sum's error is exact in one subtraction (Fast2Sum).
-  return provenQuotient(sum, low - (sum - head), POW10[-exponent]!);
+  return provenQuotient(sum, low - (sum - head), POW10[-exponent]!, sign, out, index);
 }
 
-/** Exact mantissa times an exact power of ten: one IEEE operation, so correctly rounded. */
-function clinger(mantissa: number, exponent: number): number {
-  if (mantissa === 0) return 0;
-  if (exponent >= 0) return exponent <= 22 ? mantissa * POW10[exponent]! : NaN;
-  return exponent >= -22 ? mantissa / POW10[-exponent]! : NaN;
-}
-
-/** (mh + ml) / divisor, correctly rounded, where mh + ml is an integer below 10^19 held exactly. */
-function provenQuotient(mh: number, ml: number, divisor: number): number {
-  const first = mh / divisor;
-  const firstLeft = residual(mh, ml, first, divisor);
-  const candidate = first + firstLeft / divisor;
-  // Most often the first quotient is already the one, and its residual is the proof.
-  const left = candidate === first ? firstLeft : residual(mh, ml, candidate, divisor);
+/** Stores ±(mh + ml) / divisor, correctly rounded, where mh + ml is an integer below 10^19 held exactly; false when unproven. */
+function provenQuotient(mh: number, ml: number, divisor: number, sign: number, out: Float64Array, index: number): boolean {
+  let candidate = mh / divisor;
+  let left = 0;
+  // Most often the first quotient is already the one, and its residual is the proof; else one correction.
+  // (A loop, so that residual has one call site.)
+  for (let step = 0; ; step++) {
+    left = residual(mh, ml, candidate, divisor);
+    const next = candidate + left / divisor;
+    if (next === candidate || step === 1) break;
+    candidate = next;
+  }
   bits[0] = candidate;
   const high = words[HIGH]!;
   // At a power of two the ulp below is half the one above; rare enough to leave to Number().
-  if ((high & 0xfffff) === 0 && words[1 - HIGH] === 0) return NaN;
-  return Math.abs(left) < (ULP[(high >>> 20) & 0x7ff]! / 2) * divisor * MARGIN ? candidate : NaN;
-}
-
-/** (mh + ml) − q · divisor, nearly exactly: the product is exact, mh − its high part is exact (Sterbenz). */
-function residual(mh: number, ml: number, q: number, divisor: number): number {
-  const product = twoProduct(q, divisor);
-  return mh - product + (ml - error);
+  if ((high & 0xfffff) === 0 && words[1 - HIGH] === 0) return false;
+  if (!(Math.abs(left) < (ULP[(high >>> 20) & 0x7ff]! / 2) * divisor * MARGIN)) return false;
+  out[index] = sign * candidate;
+  return true;
 }
 
 const SPLITTER = 2 ** 27 + 1;
-/** The low part of the last twoProduct (a module variable: no pair allocated per number). */
-let error = 0;
 
-/** a · b as an unevaluated sum of two doubles, exactly (Dekker, no fused multiply-add needed); returns the high part. */
-function twoProduct(a: number, b: number): number {
-  const product = a * b;
-  let t = SPLITTER * a;
-  const aHigh = t - (t - a);
-  const aLow = a - aHigh;
-  t = SPLITTER * b;
-  const bHigh = t - (t - b);
-  const bLow = b - bHigh;
-  error = aHigh * bHigh - product + aHigh * bLow + aLow * bHigh + aLow * bLow;
-  return product;
+/**
+ * (mh + ml) − q · divisor, nearly exactly: q · divisor is split exactly into product + error (Dekker, no fused
+ * multiply-add needed), and mh − product is exact (Sterbenz).
+ */
+function residual(mh: number, ml: number, q: number, divisor: number): number {
+  const product = q * divisor;
+  let t = SPLITTER * q;
+  const qHigh = t - (t - q);
+  const qLow = q - qHigh;
+  t = SPLITTER * divisor;
+  const dHigh = t - (t - divisor);
+  const dLow = divisor - dHigh;
+  const error = qHigh * dHigh - product + qHigh * dLow + qLow * dHigh + qLow * dLow;
+  return mh - product + (ml - error);
 }

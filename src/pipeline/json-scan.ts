@@ -227,7 +227,7 @@ class Scanner {
   /**
    * Appends the number at the cursor to the values, moving past it; false (cursor anywhere) when no JSON
    * number starts there. (Appending rather than returning it: this function is too big to inline, and a
-   * double returned from a call is a heap allocation.)
+   * double returned from a call is a heap allocation; see decimal.ts.)
    *
    * The significant digits go into two integers, `high` (the first HIGH_DIGITS) and `low` (the rest), as
    * digitsToDouble takes them; runs of digits are read four at a time (ascii-digits.ts). Past MAX_DIGITS, Number()
@@ -235,6 +235,7 @@ class Scanner {
    */
   #number(): boolean {
     const text = this.#text;
+    const view = this.#view;
     const end = this.#end;
     const start = this.#pos;
     let p = start;
@@ -255,7 +256,7 @@ class Scanner {
     // The integer part's digits, then (after a dot) the fraction's, which start at `fraction`.
     let fraction = -1;
     for (;;) {
-      for (let four = 0; p + 4 <= end && (four = fourDigits(this.#view.getInt32(p, true))) >= 0; p += 4) {
+      for (let four = 0; p + 4 <= end && (four = fourDigits(view.getInt32(p, true))) >= 0; p += 4) {
         if (lowDigits === 0 && highDigits <= HIGH_DIGITS - 4) {
           high = high * 1e4 + four;
           highDigits += 4;
@@ -283,9 +284,9 @@ class Scanner {
     if (fraction !== -1) exponent = fraction - p;
     if (c === 0x65 || c === 0x45) {
       c = ++p < end ? text[p]! : 0;
-      let sign = 1;
+      let exponentSign = 1;
       if (c === 0x2b || c === MINUS) {
-        sign = c === MINUS ? -1 : 1;
+        exponentSign = c === MINUS ? -1 : 1;
         c = ++p < end ? text[p]! : 0;
       }
       if (c < ZERO || c > NINE) return false;
@@ -295,13 +296,16 @@ class Scanner {
         if (written < 1e6) written = written * 10 + (c - ZERO);
         c = ++p < end ? text[p]! : 0;
       } while (c >= ZERO && c <= NINE);
-      exponent += sign * written;
+      exponent += exponentSign * written;
     }
     this.#pos = p;
-    let value = highDigits + lowDigits > MAX_DIGITS || lowDigits > MAX_LOW_DIGITS ? NaN : digitsToDouble(high, low, lowDigits, exponent);
-    if (Number.isNaN(value)) value = Number(text.toString('latin1', start + (negative ? 1 : 0), p));
     if (this.#count === this.#values.length) this.#grow();
-    this.#values[this.#count++] = negative ? -value : value;
+    const sign = negative ? -1 : 1;
+    const proven = highDigits + lowDigits <= MAX_DIGITS && lowDigits <= MAX_LOW_DIGITS && digitsToDouble(high, low, lowDigits, exponent, sign, this.#values, this.#count);
+    if (!proven) {
+      this.#values[this.#count] = Number(text.toString('latin1', start, p));
+    }
+    this.#count++;
     return true;
   }
 
