@@ -73,6 +73,23 @@ test('publish --file hashes the package; --layered sets only the slot’s sub-pa
   t.is(typeof readDesiredState({ models: { face: slot } }), 'object');
 });
 
+test('publish --candidate sets the slot\'s candidate: its own sub-path in a layer, shadowShare checked as the module checks it', async (t) => {
+  const sha256 = 'b'.repeat(64);
+  const args = ['publish', '--name', 'face', '--version', '5', '--uri', 'https://example.net/face-5.tar.gz', '--sha256', sha256, '--candidate'];
+  const layered = await runProgram([...args, '--shadow-share', '0.25', '--layered']);
+  t.is(layered.code, 0, layered.stdout);
+  const layer = JSON.parse(layered.stdout) as { modulesContent: Record<string, Record<string, unknown>> };
+  t.deepEqual(layer.modulesContent['edge-infer'], { 'properties.desired.models.face.candidate': { version: '5', uri: 'https://example.net/face-5.tar.gz', sha256, shadowShare: 0.25 } });
+  const patch = await runProgram(args);
+  t.is(patch.code, 0, patch.stdout);
+  const desired = JSON.parse(patch.stdout) as { models: { face: { candidate: unknown } } };
+  t.like(checkSlot('face', { version: '4', uri: 'https://example.net/face-4.tar.gz', sha256, ...desired.models.face }), { candidate: { version: '5' } });
+  const tooMuch = await runProgram([...args, '--shadow-share', '1.5']);
+  t.is(tooMuch.code, 1);
+  t.regex(tooMuch.stdout, /\/models\/face\/candidate\/shadowShare/);
+  t.is((await runProgram([...args.filter((a) => a !== '--candidate'), '--shadow-share', '0.5'])).code, 2, '--shadow-share without --candidate');
+});
+
 test('pack refuses a model the module cannot load, and leaves no package behind', async (t) => {
   const folder = await makePackageFolder({ write: { 'face.onnx': 'not an ONNX model', 'edge-infer.json': MANIFEST } });
   const out = path.join(await scratch(), 'broken.tar.gz');

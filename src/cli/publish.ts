@@ -3,17 +3,19 @@
  * own desired-state validation. By default the twin patch (`az iot hub module-twin update --desired`, or a
  * `--desired` file); with `--layered`, a layered deployment's content (`az iot edge deployment create
  * --layered --content`), which sets only `properties.desired.models.<name>` and so leaves other slots alone.
+ * With `--candidate`, the version is the slot's candidate instead (`models.<name>.candidate`): shadowed, not served.
  */
 import { parseArgs } from 'node:util';
-import { checkSlot } from '../config/desired-state.js';
+import { checkCandidate, checkSlot } from '../config/desired-state.js';
 import { messageOf } from '../errors.js';
 import { hashFile } from '../models/hash-file.js';
 
 export const PUBLISH_USAGE = `Usage: edge-infer publish --name NAME --version VERSION --uri URI (--sha256 HEX | --file FILE)
-                         [--target cpu|gpu|fpga] [--layered] [--module MODULE]
+                         [--target cpu|gpu|fpga] [--candidate [--shadow-share SHARE]] [--layered] [--module MODULE]
 
   Prints the desired state that makes model NAME serve VERSION from URI (where the package from
-  edge-infer pack was uploaded; --file computes its sha256). --layered prints a layered deployment's
+  edge-infer pack was uploaded; --file computes its sha256). --candidate makes VERSION the slot's candidate
+  instead, shadowed on SHARE (0-1, default 0.1) of its inputs. --layered prints a layered deployment's
   content for module MODULE (default edge-infer) instead of a twin patch.`;
 
 /** Returns the process exit code: 0 printed, 1 refused, 2 bad usage. */
@@ -30,6 +32,8 @@ export async function publishCommand(argv: string[], _env: NodeJS.ProcessEnv, ou
         file: { type: 'string' },
         target: { type: 'string' },
         layered: { type: 'boolean' },
+        candidate: { type: 'boolean' },
+        'shadow-share': { type: 'string' },
         module: { type: 'string', default: 'edge-infer' },
       },
     }));
@@ -37,8 +41,9 @@ export async function publishCommand(argv: string[], _env: NodeJS.ProcessEnv, ou
     out(`${messageOf(error)}\n\n${PUBLISH_USAGE}`);
     return 2;
   }
-  const { name, version, uri, file, target, layered, module } = values;
-  if (!name || !version || !uri || Boolean(values.sha256) === Boolean(file)) {
+  const { name, version, uri, file, target, layered, module, candidate } = values;
+  const share = values['shadow-share'];
+  if (!name || !version || !uri || Boolean(values.sha256) === Boolean(file) || (share !== undefined && !candidate)) {
     out(PUBLISH_USAGE);
     return 2;
   }
@@ -49,12 +54,14 @@ export async function publishCommand(argv: string[], _env: NodeJS.ProcessEnv, ou
     out(`cannot read ${file}: ${messageOf(error)}`);
     return 1;
   }
-  const slot = checkSlot(name, { version, uri, sha256: sha256.toLowerCase(), ...(target ? { target } : {}) });
+  const fields = { version, uri, sha256: sha256.toLowerCase(), ...(target ? { target } : {}) };
+  const slot = candidate ? checkCandidate(name, { ...fields, ...(share !== undefined ? { shadowShare: Number(share) } : {}) }) : checkSlot(name, fields);
   if (typeof slot === 'string') {
     out(`not published: ${slot}`);
     return 1;
   }
-  const document = layered ? { modulesContent: { [module]: { [`properties.desired.models.${name}`]: slot } } } : { models: { [name]: slot } };
+  const where = candidate ? `models.${name}.candidate` : `models.${name}`;
+  const document = layered ? { modulesContent: { [module]: { [`properties.desired.${where}`]: slot } } } : { models: { [name]: candidate ? { candidate: slot } : slot } };
   out(JSON.stringify(document, null, 2));
   return 0;
 }

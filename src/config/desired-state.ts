@@ -159,6 +159,12 @@ export function checkSlot(name: string, slot: unknown): ModelSlot | string {
   return slot as ModelSlot;
 }
 
+/** A slot's candidate on its own (what a layered deployment sets), checked as checkSlot checks it in a slot. */
+export function checkCandidate(name: string, candidate: unknown): CandidateSlot | string {
+  const checked = checkSlot(name, { version: '-', uri: '-', candidate });
+  return typeof checked === 'string' ? checked : checked.candidate!;
+}
+
 /** A camera, checked: the spec or the first problem as "/cameras/<id>/<path>: message". */
 export function checkCamera(id: string, spec: unknown): CameraSpec | string {
   if (!isValidName(id)) return `/cameras/${id}: a camera id is ${NAME_RULE}`;
