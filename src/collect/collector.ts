@@ -72,8 +72,8 @@ export class Collector implements Tap {
   #shown = false;
   #statusTimer: NodeJS.Timeout | undefined;
   #statusAt = 0;
-  /** Whether the last upload failed: the first failure of an outage is logged at warn, the retries at debug. */
-  #failing = false;
+  /** Error codes failing now: the first failure is logged at warn, the repeats at debug until a success clears it. */
+  readonly #failing = new Set<string>();
 
   /** Opens the folder (what an earlier run left is uploaded first, once collection is asked for again). */
   static async open(options: CollectorOptions): Promise<Collector> {
@@ -92,6 +92,7 @@ export class Collector implements Tap {
       indexMs: tuning.indexMs ?? 60_000,
       onFiles: () => void this.#filesAdded(),
       onWritten: (record) => {
+        this.#failing.delete('EI_COLLECT_WRITE_FAILED');
         this.#figures.kept++;
         options.metrics.collectRecords.inc({ model: record.model.name, outcome: 'kept' });
         this.#changed();
@@ -108,7 +109,7 @@ export class Collector implements Tap {
       backoff: tuning.backoff ?? { firstMs: 1000, mostMs: 60_000 },
       timeoutMs: tuning.uploadTimeoutMs ?? 60_000,
       onUploaded: (_file, bytes) => {
-        this.#failing = false;
+        this.#failing.delete('EI_COLLECT_UPLOAD_FAILED');
         this.#figures.uploadedFiles++;
         this.#figures.uploadedBytes += bytes;
         options.metrics.collectFiles.inc({ outcome: 'uploaded' });
@@ -216,9 +217,10 @@ export class Collector implements Tap {
 
   #error(error: EdgeInferError): void {
     this.#figures.lastError = { code: error.code, message: error.message, at: new Date().toISOString() };
-    // Messages are coded and hold no SAS (uploader.ts); an outage is logged once at warn, then its retries at debug.
-    const level = error.code === 'EI_COLLECT_UPLOAD_FAILED' && this.#failing ? 'debug' : 'warn';
-    if (error.code === 'EI_COLLECT_UPLOAD_FAILED') this.#failing = true;
+    // Messages are coded and hold no SAS (uploader.ts). An outage or a full disk is logged once at warn, then its
+    // repeats at debug: a camera at its frame rate must not fill the log with one line per frame.
+    const level = this.#failing.has(error.code) ? 'debug' : 'warn';
+    this.#failing.add(error.code);
     this.#options.log[level]({ code: error.code }, error.message);
     this.#changed();
   }

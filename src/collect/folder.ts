@@ -79,6 +79,16 @@ export class CollectFolder {
     return this.#files.keys().next().value;
   }
 
+  /** The `count` oldest files. */
+  oldestFew(count: number): string[] {
+    const few: string[] = [];
+    for (const file of this.#files.keys()) {
+      if (few.length === count) break;
+      few.push(file);
+    }
+    return few;
+  }
+
   /** Removes a file (uploaded, or over the cap); false when it was already gone from the list. */
   async remove(file: string): Promise<boolean> {
     const bytes = this.#files.get(file);

@@ -1,8 +1,9 @@
 /**
- * Uploads the collection folder to an Azure Blob Storage container named by a SAS URL, oldest file first, one
- * at a time; the blob's name is the file's path in the folder, and the file is deleted once the upload is
- * acknowledged. A failure (the network, the storage account, an expired SAS) keeps the file and waits by the one
- * backoff schedule before trying the same file again, so an offline period loses nothing and resumes in order.
+ * Uploads the collection folder to an Azure Blob Storage container named by a SAS URL, oldest files first, a few
+ * at a time (one round trip each would hold a camera's files back on a distant storage account); the blob's name
+ * is the file's path in the folder, and the file is deleted once the upload is acknowledged. A failure (the
+ * network, the storage account, an expired SAS) keeps the file and waits by the one backoff schedule before the
+ * oldest files are tried again, so an offline period loses nothing and resumes in order.
  * The SAS URL is never put in an error, a log line or the status: errors name the container without its query.
  */
 import { readFile } from 'node:fs/promises';
@@ -25,6 +26,9 @@ export interface UploaderOptions {
   onError: (error: EdgeInferError) => void;
   onState: (state: UploadState) => void;
 }
+
+/** Uploads at once: the oldest this many files go together, and the next batch starts when they are done. */
+const PARALLEL_UPLOADS = 4;
 
 interface Target {
   sasUrl: string;
@@ -72,8 +76,8 @@ export class Uploader {
     let attempt = 0;
     while (!this.#stopped) {
       const target = this.#target;
-      const file = this.#folder.oldest();
-      if (!target || file === undefined) {
+      const files = this.#folder.oldestFew(PARALLEL_UPLOADS);
+      if (!target || files.length === 0) {
         this.#options.onState(target ? 'idle' : 'none');
         this.#idle = true;
         await this.#sleep(undefined);
@@ -81,15 +85,16 @@ export class Uploader {
         continue;
       }
       this.#options.onState('uploading');
-      try {
-        await this.#upload(target, file);
+      const results = await Promise.allSettled(files.map((file) => this.#upload(target, file)));
+      if (this.#stopped) return;
+      const failed = results.findIndex((result) => result.status === 'rejected');
+      if (failed === -1) {
         attempt = 0;
-      } catch (error) {
-        if (this.#stopped) return;
-        this.#options.onError(uploadError(file, target.sasUrl, error));
-        this.#options.onState('backoff');
-        await this.#sleep(backoffDelay(attempt++, this.#options.backoff));
+        continue;
       }
+      this.#options.onError(uploadError(files[failed]!, target.sasUrl, (results[failed] as PromiseRejectedResult).reason));
+      this.#options.onState('backoff');
+      await this.#sleep(backoffDelay(attempt++, this.#options.backoff));
     }
   }
 
