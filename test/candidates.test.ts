@@ -170,6 +170,15 @@ test.serial('the twin flag promotes the loaded candidate; dropping the candidate
     service.reconciler.apply({ models: { face: slot('1') } });
     await service.reconciler.settled();
     t.like(service.status.model('face'), { version: '1', promotion: null });
+    // The roll-out's order: the version layer names the candidate's version while the candidate layer is still there.
+    service.reconciler.apply({ models: { face: { ...slot('1'), candidate } } });
+    await service.reconciler.settled();
+    const shadowed = service.registry.candidate('face');
+    service.reconciler.apply({ models: { face: { ...slot('2'), candidate } } });
+    await service.reconciler.settled();
+    t.is(service.registry.active('face'), shadowed, 'the shadowed copy serves');
+    t.is(service.registry.candidate('face'), undefined, 'and is not loaded again as its own candidate');
+    t.like(service.status.model('face'), { version: '2', candidate: null, promotion: { by: 'twin' } });
   });
 });
 

@@ -221,7 +221,11 @@ export class Reconciler {
     if (!candidate) return toSpec(name, checked);
     const stored = this.#context.store.actives()[name];
     if (candidate.promote || (stored?.promoted && stored.version === candidate.version)) return toSpec(name, candidate);
-    return { ...toSpec(name, checked), candidate: candidateSpec(name, candidate) };
+    const spec = toSpec(name, checked);
+    // A candidate that is the slot's own version (the roll-out's version layer arrived before the candidate layer
+    // went) has nothing to be compared with: the slot runs it, and the copy shadowed until now is what it promotes.
+    if (specKey(toSpec(name, candidate)) === specKey(spec)) return spec;
+    return { ...spec, candidate: candidateSpec(name, candidate) };
   }
 
   #remove(name: string): void {
