@@ -3,6 +3,9 @@
  * REST, keeps them in its folder and uploads them to Azurite (the Blob emulator, a real server on loopback) with
  * a container SAS URL; then an outage in the middle. The blobs are downloaded and compared byte for byte.
  */
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import test from 'ava';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { IndexLine } from '../src/collect/layout.js';
@@ -123,4 +126,26 @@ test.serial('an outage of the storage loses nothing: files wait on disk, the ret
   t.false(logText.includes(signatureOf(sasUrl)), 'the SAS signature is never logged');
   t.false(logText.includes(new URL(sasUrl).search), 'nor the SAS query');
   t.false((await (await fetch(`${svc.url}/status`)).text()).includes(signatureOf(sasUrl)));
+});
+
+test.serial('what a killed run left is uploaded first: its open index closed, its half-written file dropped', async (t) => {
+  const { client, sasUrl } = await azurite.container('leftovers');
+  const storeDir = await mkdtemp(path.join(tmpdir(), 'edge-infer-collect-left-'));
+  const partition = 'face/1/2026/11/25/23';
+  const dir = path.join(storeDir, 'collected', ...partition.split('/'));
+  await mkdir(dir, { recursive: true });
+  const line = { id: '20261125T235959000Z-000001', input: `${partition}/20261125T235959000Z-000001-input.jpg` };
+  await writeFile(path.join(dir, '20261125T235959000Z-000001-input.jpg'), await photo(5));
+  await writeFile(path.join(dir, 'index-20261125T235958000Z-000000.jsonl.open'), `${JSON.stringify(line)}\n`);
+  await writeFile(path.join(dir, '20261125T235959000Z-000002-input.jpg.writing'), 'half');
+
+  const svc = await startCollecting(storeDir);
+  t.teardown(() => svc.close());
+  t.like(svc.collect(), { state: 'off', pendingFiles: 2 }, 'shown, waiting for a collect section');
+  svc.desire({ collect: { mode: 'sample', sampleRate: 0, upload: { sasUrl } } });
+  await until(async () => svc.collect()?.uploadedFiles === 2 && (await svc.files()).length === 0, 'the leftovers uploaded', { describe: () => svc.collect() });
+  const blobs = await azurite.blobs(client);
+  t.deepEqual([...blobs.keys()].sort(), [line.input, `${partition}/index-20261125T235958000Z-000000.jsonl`]);
+  t.deepEqual(blobs.get(line.input), await photo(5));
+  t.deepEqual(JSON.parse(blobs.get(`${partition}/index-20261125T235958000Z-000000.jsonl`)!.toString()), line);
 });

@@ -33,8 +33,9 @@ export interface CollectingService {
   close(): Promise<void>;
 }
 
-export async function startCollecting(): Promise<CollectingService> {
-  const storeDir = await mkdtemp(path.join(tmpdir(), 'edge-infer-collect-'));
+/** @param storeDir a store to start from (what an earlier run left); a new one when unset. */
+export async function startCollecting(storeDir?: string): Promise<CollectingService> {
+  storeDir ??= await mkdtemp(path.join(tmpdir(), 'edge-infer-collect-'));
   const settings = parseSettings(['--store', storeDir, '--port', '0', '--host', '127.0.0.1', '--log-level', 'debug'], {}) as Settings;
   const log: string[] = [];
   const service = await createService(settings, createLogger('debug', { write: (line: string) => void log.push(line) }), {
