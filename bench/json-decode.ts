@@ -2,10 +2,12 @@
  * The JSON decode of the `/score` body alone, in process: the bench's 4 MB body (the bundled model's float32
  * input, the numbers as a float32 array prints them) through the scanner, and through the scanner and the
  * tensor checks (what `/score` does before session.run), against JSON.parse of the same text. CPU time per MB,
- * best and median of several runs. `node dist/bench/json-decode.js [runs]` alone; run.ts builds its body here.
+ * best and median of several runs, and the garbage collections V8 ran during them (garbage per number shows
+ * there first). `node dist/bench/json-decode.js [runs]` alone; run.ts builds its body here.
  */
 import { Buffer } from 'node:buffer';
 import { cpuUsage } from 'node:process';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { readFile } from 'node:fs/promises';
 import { feedsFromScoreBody } from '../src/pipeline/json-tensors.js';
 import { scanJson } from '../src/pipeline/json-scan.js';
@@ -45,6 +47,17 @@ function cpuMillis(work: () => unknown, runs: number): { best: number; median: n
   return { best: times[0]!, median: times[times.length >> 1]! };
 }
 
+/** How many collections V8 ran during `runs` calls of `work` (the observer reports them after a turn). */
+async function collections(work: () => unknown, runs: number): Promise<number> {
+  let count = 0;
+  const observer = new PerformanceObserver((list) => (count += list.getEntries().length));
+  observer.observe({ entryTypes: ['gc'] });
+  for (let i = 0; i < runs; i++) work();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  observer.disconnect();
+  return count;
+}
+
 async function main(): Promise<void> {
   const runs = Number(process.argv[2] ?? 30);
   const shape = [1, 256, 256, 3];
@@ -58,11 +71,12 @@ async function main(): Promise<void> {
   ];
   const load = (await readFile('/proc/loadavg', 'utf8').catch(() => '?')).trim();
   console.log(`body ${megabytes.toFixed(2)} MB, ${runs} runs each, CPU time, load ${load}`);
-  console.log('| decode | best ms | median ms | median µs/MB |');
-  console.log('| --- | ---: | ---: | ---: |');
+  console.log(`| decode | best ms | median ms | median µs/MB | collections in ${runs} runs |`);
+  console.log('| --- | ---: | ---: | ---: | ---: |');
   for (const [name, work] of rows) {
     const { best, median } = cpuMillis(work, runs);
-    console.log(`| ${name} | ${best.toFixed(1)} | ${median.toFixed(1)} | ${((median * 1000) / megabytes).toFixed(0)} |`);
+    const gcs = await collections(work, runs);
+    console.log(`| ${name} | ${best.toFixed(1)} | ${median.toFixed(1)} | ${((median * 1000) / megabytes).toFixed(0)} | ${gcs} |`);
   }
   console.log(`load after: ${(await readFile('/proc/loadavg', 'utf8').catch(() => '?')).trim()}`);
 }
