@@ -15,7 +15,13 @@ import { BUNDLED_MODEL } from '../src/models/bundled.js';
 import { identityGeometry } from '../src/pipeline/image.js';
 import { startCollecting, type CollectingService } from './support/collecting-service.js';
 import { landscape, photo } from './support/fixtures.js';
+import { mountTmpfs } from './support/tmpfs.js';
 import { until } from './support/until.js';
+
+// A store on a 1 MiB tmpfs for the full-disk test: the six photos and their answers do not fit (mounting needs root;
+// the test is skipped where it is refused, as hardening-disk's are). Mounted before any test is declared, as ava needs.
+const tmpfs = await mountTmpfs('1m');
+test.after.always(() => tmpfs?.unmount());
 
 /** Index lines in the folder, open index files included, in id order. */
 async function localLines(svc: CollectingService): Promise<IndexLine[]> {
@@ -179,4 +185,24 @@ test.serial('disagreements mode keeps the inputs a candidate answered differentl
     t.deepEqual(await svc.read(line.input), await photo(i + 1), 'the photo it answered');
     t.notDeepEqual(line.candidate!.output, output);
   }
+});
+
+(tmpfs ? test.serial : test.serial.skip)('a full disk fails the records that do not fit, counted and logged once; the module keeps serving, and the cap makes room', async (t) => {
+  const svc = await startCollecting(tmpfs!.dir);
+  t.teardown(() => svc.close());
+  svc.desire({ collect: { mode: 'all', maxDiskMB: 100 } });
+  for (const n of [1, 2, 3, 4, 5, 6]) await svc.score(n);
+  await svc.service.collector.flush();
+  await until(() => (svc.collect()?.failed ?? 0) > 0 && svc.collect()!.kept + svc.collect()!.failed === 6, 'the failed writes counted', { describe: () => svc.collect() });
+  t.is(svc.collect()!.lastError?.code, 'EI_COLLECT_WRITE_FAILED');
+  const warned = svc.log.filter((line) => line.includes('EI_COLLECT_WRITE_FAILED') && line.includes('"level":40'));
+  t.is(warned.length, 1, 'a full disk is logged at warn once, not once per record');
+  t.is(await metric(svc, /edge_infer_collect_records_total\{model="face",outcome="failed"\} (\d+)/), svc.collect()!.failed);
+
+  // A cap under the volume's size: the oldest files go and the next record fits.
+  svc.desire({ collect: { mode: 'all', maxDiskMB: 0.5 } });
+  const kept = svc.collect()!.kept;
+  await svc.score(1);
+  await svc.service.collector.flush();
+  await until(() => svc.collect()!.kept === kept + 1 && svc.collect()!.deletedForCap > 0, 'room made and the record kept', { describe: () => svc.collect() });
 });

@@ -58,13 +58,20 @@ export class CollectFolder {
   /** Writes a whole file: under a temporary name first, so the uploader never sees half of one. */
   async write(file: string, bytes: Buffer): Promise<void> {
     const target = this.path(file);
+    const temporary = target + WRITING_SUFFIX;
     await mkdir(path.dirname(target), { recursive: true });
-    // The folder may have just been pruned by an upload that emptied it: made again, once.
-    await writeFile(target + WRITING_SUFFIX, bytes).catch(async () => {
-      await mkdir(path.dirname(target), { recursive: true });
-      await writeFile(target + WRITING_SUFFIX, bytes);
-    });
-    await rename(target + WRITING_SUFFIX, target);
+    try {
+      // The folder may have just been pruned by an upload that emptied it: made again, once.
+      await writeFile(temporary, bytes).catch(async () => {
+        await mkdir(path.dirname(target), { recursive: true });
+        await writeFile(temporary, bytes);
+      });
+      await rename(temporary, target);
+    } catch (error) {
+      // A full disk leaves part of the file: it goes, or it would hold space the cap never counts.
+      await rm(temporary, { force: true });
+      throw error;
+    }
     this.added(file, bytes.length);
   }
 
