@@ -207,6 +207,28 @@ test.serial('a rule promotes a candidate that agrees, and says so; a rule that r
   });
 });
 
+test.serial('new shadow settings keep the comparison; a new active version starts it again from zero', async (t) => {
+  await withService(async (service) => {
+    const candidate = { ...slot('c'), shadowShare: 1 };
+    service.reconciler.apply({ models: { face: { ...slot('1'), candidate } } });
+    await service.reconciler.settled();
+    const loaded = service.registry.candidate('face');
+    for (const n of [1, 2]) {
+      await detect(service, n);
+      await samples(service, n);
+    }
+    service.reconciler.apply({ models: { face: { ...slot('1'), candidate: { ...candidate, shadowShare: 0.5 } } } });
+    await service.reconciler.settled();
+    t.is(service.registry.candidate('face'), loaded, 'not loaded again');
+    t.like(candidateOf(service), { shadowShare: 0.5, shadow: { samples: 2 } });
+    service.reconciler.apply({ models: { face: { ...slot('2'), candidate: { ...candidate, shadowShare: 0.5 } } } });
+    await service.reconciler.settled();
+    t.is(service.status.model('face')?.version, '2');
+    t.is(service.registry.candidate('face'), loaded);
+    t.is(candidateOf(service)?.shadow?.samples, 0, 'compared from zero with the new active version');
+  });
+});
+
 test.serial('a candidate that cannot load fails on its own: the active version serves, the status says why', async (t) => {
   await withService(async (service) => {
     service.reconciler.apply({ models: { face: { ...slot('1'), candidate: { ...slot('2', '/nowhere/model.onnx'), shadowShare: 1 } } } });

@@ -141,14 +141,15 @@ export class Reconciler {
       for (let next = this.#queue.get(spec.name); next; next = this.#queue.get(spec.name)) {
         this.#queue.delete(spec.name);
         const due = next;
+        let swapped = false;
         if (!this.#isRunning(due)) {
           this.#running.set(spec.name, specKey(due));
           // Waiting for its turn, the slot is pending (requests answer 503, not 404); removed meanwhile, it is skipped.
           if (!this.#context.registry.active(due.name)) this.#context.registry.expect(due.name);
           this.#context.status.updateModel(due.name, { status: 'pending', desiredVersion: due.version });
-          await this.#loads.run(async () => (this.#wanted && !this.#wanted.has(due.name) ? false : this.#activate(due)));
+          swapped = await this.#loads.run(async () => (this.#wanted && !this.#wanted.has(due.name) ? false : this.#activate(due)));
         }
-        await this.#loads.run(async () => (this.#wanted && !this.#wanted.has(due.name) ? undefined : this.#shadow(due)));
+        await this.#loads.run(async () => (this.#wanted && !this.#wanted.has(due.name) ? undefined : this.#shadow(due, swapped)));
         // Removed from the desired state while it loaded: it must not stay behind.
         if (this.#wanted && !this.#wanted.has(spec.name)) this.#remove(spec.name);
       }
@@ -172,8 +173,11 @@ export class Reconciler {
     return deployModel(spec, this.#context);
   }
 
-  /** Brings the slot's candidate in line with `spec`: loaded, re-set, or dropped. */
-  async #shadow(spec: ModelSpec): Promise<void> {
+  /**
+   * Brings the slot's candidate in line with `spec`: loaded, re-set, or dropped.
+   * @param swapped another version became active: a candidate kept is compared from zero with the new one.
+   */
+  async #shadow(spec: ModelSpec, swapped: boolean): Promise<void> {
     const { name, candidate: wanted } = spec;
     const current = this.#candidates.get(name);
     if (!wanted) {
@@ -185,10 +189,18 @@ export class Reconciler {
     }
     const key = specKey(wanted);
     this.#candidates.set(name, { spec: wanted, key });
-    if (current?.key === key && this.#context.registry.candidate(name)) {
-      // The same version with other shadow settings: its statistics go on.
+    const loaded = this.#context.registry.candidate(name);
+    if (current?.key === key && loaded) {
+      const { status } = this.#context;
+      if (swapped) {
+        status.updateCandidate(name, { version: wanted.version, shadowShare: wanted.shadow.share, autoPromote: waitingFor(wanted) });
+        this.#context.shadow?.start(name, loaded, wanted.shadow);
+        return;
+      }
+      // The same version with other shadow settings: its statistics go on, and a rule judges again only if it changed.
       this.#context.shadow?.configure(name, wanted.shadow);
-      this.#context.status.updateCandidate(name, { version: wanted.version, shadowShare: wanted.shadow.share, autoPromote: waitingFor(wanted) });
+      const ruleChanged = JSON.stringify(current.spec.shadow.autoPromote) !== JSON.stringify(wanted.shadow.autoPromote);
+      status.updateCandidate(name, { version: wanted.version, shadowShare: wanted.shadow.share, ...(ruleChanged ? { autoPromote: waitingFor(wanted) } : {}) });
       return;
     }
     if (await deployCandidate(wanted, this.#context)) return;
