@@ -1,6 +1,7 @@
 import test from 'ava';
 import type { Comparison } from '../src/models/agreement.js';
-import { judge, type AutoPromoteRule } from '../src/models/auto-promote.js';
+import type { AutoPromote } from '../src/config/desired-state.js';
+import { judge } from '../src/models/auto-promote.js';
 import { LATENCY_WINDOW, ShadowStats, type ShadowSnapshot } from '../src/models/shadow-stats.js';
 
 const top1 = (agree: boolean): Comparison => ({ kind: 'top1', agree });
@@ -121,7 +122,7 @@ function snapshotOf(samples: number, agreed: number, activeP50 = 10, candidateP5
   return stats.snapshot();
 }
 
-const rule: AutoPromoteRule = { minAgreement: 0.95, minSamples: 200 };
+const rule: AutoPromote = { minAgreement: 0.95, minSamples: 200 };
 
 test('judge: no verdict before minSamples; at exactly minSamples it judges', (t) => {
   t.is(judge(rule, snapshotOf(199, 199)), undefined);

@@ -2,14 +2,8 @@
  * The autoPromote rule: whether a candidate's running statistics are good enough to make it the active version,
  * with the reason a person reads in the reported properties either way.
  */
+import type { AutoPromote } from '../config/desired-state.js';
 import type { ShadowSnapshot } from './shadow-stats.js';
-
-export interface AutoPromoteRule {
-  minAgreement: number;
-  minSamples: number;
-  /** candidate p50 / active p50 at most this; no latency condition when left out */
-  maxLatencyRatio?: number;
-}
 
 /** Latencies are reported to 0.1 ms: below that the two versions cannot be told apart, so neither counts as less. */
 const LATENCY_RESOLUTION_MS = 0.1;
@@ -18,7 +12,7 @@ const LATENCY_RESOLUTION_MS = 0.1;
  * undefined while samples < minSamples (or before the first sample); else the verdict with a one-sentence reason,
  * e.g. "agreement 0.8123 is below minAgreement 0.95 after 200 samples". Agreement is agreed / samples, exact.
  */
-export function judge(rule: AutoPromoteRule, snapshot: ShadowSnapshot): { promote: boolean; reason: string } | undefined {
+export function judge(rule: AutoPromote, snapshot: ShadowSnapshot): { promote: boolean; reason: string } | undefined {
   const { samples, agreed } = snapshot;
   if (samples === 0 || samples < rule.minSamples) return undefined;
   const after = `after ${samples} sample${samples === 1 ? '' : 's'}`;
