@@ -9,6 +9,8 @@ import path from 'node:path';
 import test from 'ava';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { IndexLine } from '../src/collect/layout.js';
+import { ReportedProperties } from '../src/hub/reported.js';
+import { createLogger } from '../src/log.js';
 import { startAzurite, type Azurite } from './support/azurite.js';
 import { startCollecting, type CollectingService } from './support/collecting-service.js';
 import { photo } from './support/fixtures.js';
@@ -88,6 +90,9 @@ test.serial('kept calls land in the container with their local names: the photo 
 
 test.serial('an outage of the storage loses nothing: files wait on disk, the retries back off, and uploads resume oldest first', async (t) => {
   const { svc, client, sasUrl } = await collecting(t, 'outage');
+  // The reported properties as the hub link sends them (coalesced), captured here instead of sent to IoT Hub.
+  const reported: Array<Record<string, unknown>> = [];
+  new ReportedProperties(svc.service.status, createLogger('silent'), 100).attach(async (patch) => void reported.push(patch), {});
   await svc.score(1);
   await until(() => uploadedAll(svc), 'the first record uploaded', { describe: () => svc.collect() });
 
@@ -126,6 +131,9 @@ test.serial('an outage of the storage loses nothing: files wait on disk, the ret
   t.false(logText.includes(signatureOf(sasUrl)), 'the SAS signature is never logged');
   t.false(logText.includes(new URL(sasUrl).search), 'nor the SAS query');
   t.false((await (await fetch(`${svc.url}/status`)).text()).includes(signatureOf(sasUrl)));
+  const collectReported = reported.map((patch) => (patch.runtime as { collect?: { upload: string } } | undefined)?.collect).filter(Boolean);
+  t.true(collectReported.some((collect) => collect!.upload === 'backoff'), 'the outage reached the reported properties');
+  t.false(JSON.stringify(reported).includes(signatureOf(sasUrl)), 'the SAS never reaches the reported properties');
 });
 
 test.serial('what a killed run left is uploaded first: its open index closed, its half-written file dropped', async (t) => {
