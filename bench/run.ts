@@ -6,7 +6,7 @@
  * writes them to bench/results.md.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
@@ -18,7 +18,6 @@ import { readModelPackage } from '../src/models/package.js';
 import { feedsFromScoreBody } from '../src/pipeline/json-tensors.js';
 import { scanJson } from '../src/pipeline/json-scan.js';
 import { MAX_JSON_DEPTH } from '../src/server/json-depth.js';
-import { freePort, startChild } from './children.js';
 import { admissionBench } from './admission.js';
 import { camerasBench } from './cameras.js';
 import { lifecycleBench } from './lifecycle.js';
@@ -27,6 +26,8 @@ import { remoteBench } from './remote.js';
 import { scriptWorkerBench } from './script-worker.js';
 import { batchingBench } from './batching.js';
 import { candidatesBench } from './candidates.js';
+import { oipCpuBench } from './oip-cpu.js';
+import { OIP_INPUT_NAME, OIP_INPUT_SHAPE, oipBinaryBody, startOipServers } from './oip-request.js';
 import { makeInput, nested } from './json-decode.js';
 import { concurrentRate, httpRate, post, sequentialLatency, type HttpCall, type Latency } from './measure.js';
 
@@ -35,7 +36,7 @@ const CLIENTS = 8;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /**
  * BENCH_ONLY=key,key… runs only those rows and sections (keys: session, image-work, bare, oip, score-image,
- * score-json, and each section's name, e.g. lifecycle); such a run prints but leaves bench/results.md, which
+ * score-json, oip-cpu, and each section's name, e.g. lifecycle); such a run prints but leaves bench/results.md, which
  * keeps the last full run.
  */
 const ONLY = process.env.BENCH_ONLY?.split(',').map((key) => key.trim()).filter(Boolean);
@@ -49,14 +50,6 @@ interface Row {
   name: string;
   latency: Latency;
   rate8: number;
-}
-
-function oipBinaryBody(name: string, shape: number[], data: Float32Array): { headers: Record<string, string>; body: Buffer } {
-  const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const header = Buffer.from(
-    JSON.stringify({ inputs: [{ name, shape, datatype: 'FP32', parameters: { binary_data_size: bytes.length } }], parameters: { binary_data_output: true } }),
-  );
-  return { headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) }, body: Buffer.concat([header, bytes]) };
 }
 
 async function measureHttp(name: string, call: HttpCall): Promise<Row> {
@@ -100,8 +93,8 @@ function everyRound(what: string, service: Row[], floor: Row[], ratio: (service:
 
 async function main(): Promise<void> {
   const modelFile = BUNDLED_MODEL.uri;
-  const inputName = 'input:0';
-  const shape = [1, 256, 256, 3];
+  const inputName = OIP_INPUT_NAME;
+  const shape = OIP_INPUT_SHAPE;
   const input = makeInput(shape);
   const image = await readFile(path.join(root, 'node_modules/@vladmandic/face-api/demo/sample1.jpg'));
   // Everything starts first; the figures are then taken in rounds, each path once a round, and each row
@@ -112,14 +105,8 @@ async function main(): Promise<void> {
   const version = await loadModelVersion({ name: 'face', version: 'bench', pkg, target: cpuTarget(), log: pino({ level: 'silent' }) });
   const imageWork = () => version.score({ kind: 'image', image, contentType: 'image/jpeg' });
   const binary = oipBinaryBody(inputName, shape, input);
-  const bare = await startChild([path.join(here, 'bare-server.js'), modelFile], (l) => /^\d+$/.test(l));
-  const port = await freePort();
-  const service = await startChild(
-    // With the V8 flag `npm start` gives it (README, "Performance": per-request objects pretenured into old space).
-    ['--no-allocation-site-pretenuring', path.join(root, 'dist/src/main.js'), '--port', String(port), '--host', '127.0.0.1', '--store', path.join(tmpdir(), 'edge-infer-bench')],
-    (l) => l.includes('model version active'),
-  );
-  const base = `http://127.0.0.1:${port}`;
+  const { bare, service } = await startOipServers();
+  const base = service.origin;
   const json = Buffer.from(JSON.stringify({ data: nested(input, shape) }));
   // What the service does with the JSON body before session.run: the part of its ratio that is ours.
   const jsonDecode = async () => feedsFromScoreBody('face', model.signature, scanJson(json, 0, json.length, MAX_JSON_DEPTH));
@@ -127,7 +114,7 @@ async function main(): Promise<void> {
     ['session', 'in-process session.run', async () => ({ name: '', latency: await sequentialLatency(() => model.run(feeds), SECONDS), rate8: await concurrentRate(() => model.run(feeds), CLIENTS, SECONDS) })],
     ['json-decode', 'in-process JSON decode of the /score body (scan + checks, no run)', async () => ({ name: '', latency: await sequentialLatency(jsonDecode, SECONDS), rate8: await concurrentRate(jsonDecode, CLIENTS, SECONDS) })],
     ['image-work', 'in-process image work (decode + preprocess + run)', async () => ({ name: '', latency: await sequentialLatency(imageWork, SECONDS), rate8: await concurrentRate(imageWork, CLIENTS, SECONDS) })],
-    ['bare', 'bare node:http OIP binary', () => measureHttp('', { url: `http://127.0.0.1:${bare.line}/`, ...binary })],
+    ['bare', 'bare node:http OIP binary', () => measureHttp('', { url: bare.url, ...binary })],
     ['oip', 'service OIP binary /v2/models/face/infer', () => measureHttp('', { url: `${base}/v2/models/face/infer`, ...binary })],
     ['score-image', 'service /score image (JPEG 1920x1280)', () => measureHttp('', { url: `${base}/score`, headers: { 'content-type': 'image/jpeg' }, body: image })],
     ['score-json', `service /score JSON (${(json.length / 1e6).toFixed(1)} MB)`, () => measureHttp('', { url: `${base}/score`, headers: { 'content-type': 'application/json' }, body: json })],
@@ -164,6 +151,13 @@ async function main(): Promise<void> {
   judge(['oip', 'bare'], (s, f) => everyRound(`OIP binary ${CLIENTS}-client req/s, service / bare server`, s, f, rate8, 'at least', 0.95));
   judge(['score-json', 'session'], (s, f) => everyRound('/score JSON p50, service / in-process session.run', s, f, p50, 'at most', 4));
   judge(['score-image', 'image-work'], (s, f) => everyRound(`image ${CLIENTS}-client req/s, service / in-process work`, s, f, rate8, 'at least', 0.9));
+  // CPU time per request, service against bare (oip-cpu.ts): what the service adds, in a figure that the machine's
+  // other load moves far less than it moves wall-clock ratios. Measured after the rounds, on servers of its own.
+  const cpu = runs('oip-cpu') ? await oipCpuBench() : undefined;
+  for (const { clients, rounds: ratios } of cpu?.ratios ?? []) {
+    const worst = Math.max(...ratios);
+    targets.push({ what: `OIP binary: CPU per request, service / bare (${clients} client${clients > 1 ? 's' : ''})`, goal: '≤ 1.05x', rounds: ratios, worst, met: worst <= 1.05 });
+  }
 
   const lines = [
     `# edge-infer benchmark`,
@@ -182,6 +176,7 @@ async function main(): Promise<void> {
     `| --- | ---: | --- | ---: | --- |`,
     ...targets.map((g) => `| ${g.what} | ${fmt(g.worst, 3)}x | ${g.rounds.map((r) => fmt(r, 3)).join(', ')} | ${g.goal} | ${verdict(g.met)} |`),
     ``,
+    ...(cpu?.lines ?? []),
     ...(await section('lifecycle', lifecycleBench)),
     ...(await section('messages', messagesBench)),
     ...(await section('admission', admissionBench)),

@@ -1,0 +1,133 @@
+/**
+ * What the service adds per OIP binary request, in a figure a loaded machine does not spoil: the CPU time the
+ * server process spends per request (utime + stime from /proc over a fixed number of requests), the service
+ * against the bare node:http server, same model, same bodies. Wall-clock ratios on a shared machine swing with
+ * whatever else runs; CPU time counts only the server's own work. Also counted: V8's collections in the same
+ * window (`--trace-gc` lines), and the main thread alone (JS, the HTTP parser and the calling thread's share
+ * of session.run; ONNX Runtime's pool threads, which spin while they wait, are in the process figure only).
+ *
+ * `node dist/bench/oip-cpu.js` alone, or the `oip-cpu` section of run.ts. `BENCH_CPU_PROF=DIR` also writes a
+ * `--cpu-prof` profile of each server into DIR (its figures then include the profiler's cost). `BENCH_SERVICE_FLAGS`
+ * adds Node or V8 flags to the service alone (to try a GC setting against the same bare server).
+ */
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { makeInput } from './json-decode.js';
+import { OIP_INPUT_NAME, OIP_INPUT_SHAPE, oipBinaryBody, startOipServers, type OipServer } from './oip-request.js';
+
+const REQUESTS = Number(process.env.BENCH_CPU_REQUESTS ?? 400);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CLIENTS = [1, 8];
+/** CPU time in /proc/.../stat is in clock ticks, 100 a second on Linux. */
+const TICK_MS = 10;
+
+/** utime + stime of a process, or of one of its threads, in ms. */
+async function cpuMs(statFile: string): Promise<number> {
+  const stat = await readFile(statFile, 'utf8');
+  // The name field is in parentheses and may hold spaces; the fields after it are fixed.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
+/** Counts the `--trace-gc` lines a child prints, by kind. */
+function gcCounter(server: OipServer): { scavenges: number; markCompacts: number } {
+  const counts = { scavenges: 0, markCompacts: 0 };
+  createInterface({ input: server.child.stdout! }).on('line', (line) => {
+    if (line.includes(': Scavenge')) counts.scavenges++;
+    else if (line.includes(': Mark-Compact')) counts.markCompacts++;
+  });
+  return counts;
+}
+
+interface Sample {
+  /** Process CPU per request, ms. */
+  process: number;
+  /** Main thread CPU per request, ms. */
+  main: number;
+  scavenges: number;
+  markCompacts: number;
+}
+
+async function sample(server: OipServer, gc: { scavenges: number; markCompacts: number }, call: ReturnType<typeof oipBinaryBody>, connections: number): Promise<Sample> {
+  const send = async (amount: number) => {
+    const result = await autocannon({ url: server.url, method: 'POST', headers: call.headers, body: call.body, connections, amount });
+    if (result.non2xx > 0 || result.errors > 0) throw new Error(`${server.url}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+  };
+  await send(40);
+  // A collection logged just after the warm-up belongs to it, not to the window.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const pid = server.child.pid!;
+  const before = { process: await cpuMs(`/proc/${pid}/stat`), main: await cpuMs(`/proc/${pid}/task/${pid}/stat`), ...gc };
+  await send(REQUESTS);
+  const after = { process: await cpuMs(`/proc/${pid}/stat`), main: await cpuMs(`/proc/${pid}/task/${pid}/stat`) };
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  return {
+    process: (after.process - before.process) / REQUESTS,
+    main: (after.main - before.main) / REQUESTS,
+    scavenges: gc.scavenges - before.scavenges,
+    markCompacts: gc.markCompacts - before.markCompacts,
+  };
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+export interface CpuRatio {
+  clients: number;
+  /** Process CPU per request, service / bare, in each round. */
+  rounds: number[];
+}
+
+/** The section's table, and the per-round ratios for run.ts's targets. */
+export async function oipCpuBench(): Promise<{ lines: string[]; ratios: CpuRatio[] }> {
+  const call = oipBinaryBody(OIP_INPUT_NAME, OIP_INPUT_SHAPE, makeInput(OIP_INPUT_SHAPE));
+  const profileDir = process.env.BENCH_CPU_PROF;
+  const flags = ['--trace-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
+  const { bare, service } = await startOipServers(flags, process.env.BENCH_SERVICE_FLAGS?.split(' ').filter(Boolean));
+  const servers = { bare: { server: bare, gc: gcCounter(bare) }, service: { server: service, gc: gcCounter(service) } };
+  const results = new Map<string, Sample[]>();
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const clients of CLIENTS) {
+        // The two take turns within a round, so that a change in the machine's load falls on both.
+        for (const [name, { server, gc }] of Object.entries(servers)) {
+          const key = `${name} ${clients}`;
+          results.set(key, [...(results.get(key) ?? []), await sample(server, gc, call, clients)]);
+          process.stderr.write(`oip-cpu round ${round + 1}/${ROUNDS}: ${key} client(s) (load ${(await readFile('/proc/loadavg', 'utf8')).split(' ', 3).join(' ')})\n`);
+        }
+      }
+    }
+  } finally {
+    // SIGTERM: the service stops cleanly and the bare server exits, so --cpu-prof writes its profile.
+    bare.child.kill('SIGTERM');
+    service.child.kill('SIGTERM');
+  }
+  const lines = [
+    `## OIP binary: CPU per request, service / bare`,
+    ``,
+    `CPU time of the server process per request (utime + stime over ${REQUESTS} requests), median of ${ROUNDS} rounds; the main thread alone beside it. Collections are V8's (\`--trace-gc\`) in the same ${REQUESTS} requests.${profileDir ? ' With --cpu-prof on (the profiler costs CPU too).' : ''}`,
+    ``,
+    `| clients | server | CPU ms/request | main thread ms/request | scavenges | mark-compacts |`,
+    `| ---: | --- | ---: | ---: | ---: | ---: |`,
+  ];
+  const ratios: CpuRatio[] = [];
+  for (const clients of CLIENTS) {
+    for (const name of Object.keys(servers)) {
+      const list = results.get(`${name} ${clients}`)!;
+      lines.push(`| ${clients} | ${name} | ${median(list.map((s) => s.process)).toFixed(2)} | ${median(list.map((s) => s.main)).toFixed(2)} | ${median(list.map((s) => s.scavenges))} | ${median(list.map((s) => s.markCompacts))} |`);
+    }
+    const ofService = results.get(`service ${clients}`)!;
+    const ofBare = results.get(`bare ${clients}`)!;
+    ratios.push({ clients, rounds: ofService.map((s, i) => s.process / ofBare[i]!.process) });
+    const mainRounds = ofService.map((s, i) => s.main / ofBare[i]!.main);
+    lines.push(`| ${clients} | service / bare | ${median(ratios.at(-1)!.rounds).toFixed(3)}x | ${median(mainRounds).toFixed(3)}x | | |`);
+  }
+  lines.push('');
+  return { lines, ratios };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { lines } = await oipCpuBench();
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
