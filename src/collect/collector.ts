@@ -155,7 +155,7 @@ export class Collector implements Tap {
     this.#keep(settings, call, { reason: 'disagreement', confidence: confidenceOf(call.output), candidate: { version: candidate.version, output: jsonOf(candidate.output) } });
   }
 
-  /** Writes what is queued and closes the index files (tests; shutdown does it in `close`). */
+  /** Resolves once every queued record is written (index files close on their own schedule, or in `close`). */
   async flush(): Promise<void> {
     await this.#writer.idle();
   }
