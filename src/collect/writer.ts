@@ -2,7 +2,7 @@
  * Writes kept calls to the collection folder, one at a time, behind a bounded queue: the request path only
  * queues (a full queue drops the call, and the caller counts it). Each record is its input file, its output file
  * and one line in its partition's open index file; index files are closed (renamed to `.jsonl`) once they are
- * `indexSeconds` old or their hour is over, and only closed files are uploaded.
+ * `indexMs` old (a minute on a device) or their hour is over, and only closed files are uploaded.
  */
 import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
