@@ -206,3 +206,31 @@ test.serial('disagreements mode keeps the inputs a candidate answered differentl
   await svc.service.collector.flush();
   await until(() => svc.collect()!.kept === kept + 1 && svc.collect()!.deletedForCap > 0, 'room made and the record kept', { describe: () => svc.collect() });
 });
+
+test.serial('OIP calls are kept as tensors: the request\'s inputs and the model\'s outputs as {dtype, shape, data}', async (t) => {
+  const svc = await startCollecting();
+  t.teardown(() => svc.close());
+  svc.desire({ collect: { mode: 'all' } });
+  const model = svc.service.registry.active('face')!;
+  const input = model.signature.inputs[0]!;
+  const data = Array.from({ length: 256 * 256 * 3 }, (_, i) => (i % 7) / 7);
+  const response = await fetch(`${svc.url}/v2/models/face/infer`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ inputs: [{ name: input.name, shape: [1, 256, 256, 3], datatype: 'FP32', data }] }),
+  });
+  t.is(response.status, 200);
+  const answer = (await response.json()) as { outputs: Array<{ name: string; shape: number[]; data: number[] }> };
+  const [line] = await localLines(svc);
+  t.like(line, { source: 'oip', reason: 'all', inputKind: 'as-received', confidence: null });
+  const kept = JSON.parse((await svc.read(line!.input)).toString()) as Record<string, { dtype: string; shape: number[]; data: number[] }>;
+  t.deepEqual(kept[input.name]!.shape, [1, 256, 256, 3]);
+  t.is(kept[input.name]!.dtype, 'float32');
+  t.true(kept[input.name]!.data.every((v, i) => Math.abs(v - data[i]!) < 1e-6));
+  const outputs = JSON.parse((await svc.read(line!.output)).toString()) as Record<string, { shape: number[]; data: number[] }>;
+  t.deepEqual(Object.keys(outputs).sort(), answer.outputs.map((o) => o.name).sort());
+  for (const out of answer.outputs) {
+    t.deepEqual(outputs[out.name]!.shape, out.shape);
+    t.true(outputs[out.name]!.data.every((v, i) => Math.abs(v - out.data[i]!) < 1e-4), `${out.name} as the caller got it`);
+  }
+});
