@@ -141,7 +141,10 @@ check_contents() {
   [ "$(cd "$root/app" && ls -A | sort | tr '\n' ' ')" = "dist node_modules package.json " ] || fail "/app holds $(ls -A "$root/app")"
   [ "$(ls -A "$root/app/dist")" = src ] || fail "/app/dist holds more than src"
   step "/app holds dist/src, node_modules and package.json only (.dockerignore kept the rest out)"
-  if grep -rlsE '(_authToken|_auth|_password)\s*=' "$root/app" "$root/root" "$root/home" "$root/usr/local/etc" "$root/etc/npmrc" 2>/dev/null; then fail "npm credentials in the image"; fi
+  # An .npmrc credential line ("//host/:_authToken=...", "_auth=..."), not code that merely names one (import_core_auth = ...).
+  # grep's status is 2 when a path is missing even if it matched, so what it prints decides.
+  leaked=$(grep -rlsE '(^|:)(_authToken|_auth|_password)[[:space:]]*=' "$root/app" "$root/root" "$root/home" "$root/usr/local/etc" "$root/etc/npmrc" 2>/dev/null || true)
+  [ -z "$leaked" ] || fail "npm credentials in the image: $leaked"
   if find "$root/app" "$root/root" "$root/home" -name '*.key' -o -name 'id_*' -o -name '.npmrc' 2>/dev/null | grep -q .; then fail "key files or an .npmrc in the image"; fi
   if image_config "$image" '{{range .OCIv1.Config.Env}}{{println .}}{{end}}' | grep -Eiq '^[^=]*(token|password|secret|_KEYS)='; then fail "a secret in the image's environment"; fi
   step "no credentials, key files or secrets in the environment"
