@@ -65,6 +65,7 @@ export interface Settings {
 
 export const USAGE = `Usage: edge-infer [options]
        edge-infer activate NAME VERSION [--port N] [--keys-file FILE]   (roll a running module back)
+       edge-infer promote NAME [--port N] [--keys-file FILE]            (its candidate becomes the version)
        edge-infer pack DIR [--out FILE]                                   (a model folder → a checked .tar.gz)
        edge-infer publish --name NAME --version VERSION --uri URI ...     (the twin patch naming a version)
        edge-infer profile MODEL_OR_PACKAGE [--target T] ...               (latency, throughput, recommended limits)
