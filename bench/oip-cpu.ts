@@ -1,10 +1,11 @@
 /**
- * What the service adds per OIP binary request, in a figure a loaded machine does not spoil: the CPU time the
- * server process spends per request (utime + stime from /proc over a fixed number of requests), the service
- * against the bare node:http server, same model, same bodies. Wall-clock ratios on a shared machine swing with
- * whatever else runs; CPU time counts only the server's own work. Also counted: V8's collections in the same
- * window (`--trace-gc` lines), and the main thread alone (JS, the HTTP parser and the calling thread's share
- * of session.run; ONNX Runtime's pool threads, which spin while they wait, are in the process figure only).
+ * What the service adds per OIP binary request, in a figure a loaded machine spoils less: the CPU time the server
+ * process spends per request (utime + stime from /proc over a fixed number of requests), the service against the
+ * bare node:http server, same model, same bodies. Wall-clock ratios on a shared machine swing with whatever else
+ * runs; CPU time counts only the server's own work (though ONNX Runtime's pool threads spin longer while they wait
+ * on contended cores, so the process figure still moves some). Also counted: V8's collections in the same window
+ * (`--trace-gc` lines), and the main thread alone (JS, the HTTP parser and the calling thread's share of
+ * session.run; the pool threads are in the process figure only).
  *
  * `node dist/bench/oip-cpu.js` alone, or the `oip-cpu` section of run.ts. `BENCH_CPU_PROF=DIR` also writes a
  * `--cpu-prof` profile of each server into DIR (its figures then include the profiler's cost). `BENCH_SERVICE_FLAGS`

@@ -152,7 +152,7 @@ async function main(): Promise<void> {
   judge(['score-json', 'session'], (s, f) => everyRound('/score JSON p50, service / in-process session.run', s, f, p50, 'at most', 4));
   judge(['score-image', 'image-work'], (s, f) => everyRound(`image ${CLIENTS}-client req/s, service / in-process work`, s, f, rate8, 'at least', 0.9));
   // CPU time per request, service against bare (oip-cpu.ts): what the service adds, in a figure that the machine's
-  // other load moves far less than it moves wall-clock ratios. Measured after the rounds, on servers of its own.
+  // other load moves less than it moves wall-clock ratios. Measured after the rounds, on servers of its own.
   const cpu = runs('oip-cpu') ? await oipCpuBench() : undefined;
   for (const { clients, rounds: ratios } of cpu?.ratios ?? []) {
     const worst = Math.max(...ratios);

@@ -14,6 +14,9 @@ import { checkJsonDepth, MAX_JSON_DEPTH } from '../json-depth.js';
 import { DECLINED, scanJson } from '../../pipeline/json-scan.js';
 import { clientGone } from '../client-gone.js';
 
+/** JSON parts shorter than this skip the scanner: too small to hold a tensor whose nested arrays would cost much. */
+const SCAN_FROM_BYTES = 4096;
+
 interface ModelParams {
   name: string;
   version?: string;
@@ -90,10 +93,12 @@ export async function oipRoutes(app: FastifyInstance, options: ServiceOptions): 
     const body = request.body;
     if (!Buffer.isBuffer(body) || body.length === 0) throw new EdgeInferError('EI_BAD_REQUEST', ['The infer request has no body']);
     const headerLength = headerLengthOf(request);
-    // The scanner reads JSON tensors straight into typed arrays; what it declines takes the reference path:
-    // the nesting checked here, JSON.parse in decodeInferRequest.
+    // The scanner reads JSON tensors straight into typed arrays; what it declines, and a JSON part too small to
+    // hold a tensor worth scanning (a binary request's header: names, shapes, sizes), takes the reference path:
+    // the nesting checked here, JSON.parse in decodeInferRequest. Both give the same answers and errors; for a
+    // header JSON.parse is the cheaper (the scanner sets up a block of 8 KiB per body; bench/oip-cpu.ts).
     const jsonEnd = Math.min(headerLength ?? body.length, body.length);
-    const scanned = scanJson(body, 0, jsonEnd, MAX_JSON_DEPTH);
+    const scanned = jsonEnd < SCAN_FROM_BYTES ? DECLINED : scanJson(body, 0, jsonEnd, MAX_JSON_DEPTH);
     if (scanned === DECLINED) checkJsonDepth(body, 0, jsonEnd);
     const response = await registry.use(
       'oip',
