@@ -78,7 +78,9 @@ export class Collector implements Tap {
   /** Opens the folder (what an earlier run left is uploaded first, once collection is asked for again). */
   static async open(options: CollectorOptions): Promise<Collector> {
     const folder = new CollectFolder(options.root);
-    await folder.scan();
+    // A store the module cannot write (read-only, wrong owner) must not stop it from serving: collection then fails
+    // record by record (EI_COLLECT_WRITE_FAILED in its status), as it would if the disk went read-only later.
+    await folder.scan().catch((error: unknown) => options.log.warn({ folder: options.root, err: messageOf(error) }, 'the collection folder cannot be made or read; collected records fail until it can'));
     return new Collector(folder, options);
   }
 
