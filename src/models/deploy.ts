@@ -185,6 +185,7 @@ export async function promoteCandidate(spec: CandidateSpec, context: DeployConte
   await activated(spec, context, { model, sha256: model.sha256, path, running: { target: model.target, reason: null } }, true);
   log.info({ model: spec.name, version: spec.version, from, by: promotion.by }, 'candidate promoted');
 }
+
 /** A candidate's rule, waiting for its samples (null: it has none). */
 export function waitingFor(candidate: CandidateSpec): CandidateStatus['autoPromote'] {
   const rule = candidate.shadow.autoPromote;
@@ -207,7 +208,7 @@ async function activated(spec: ModelSpec, context: DeployContext, prepared: Prep
   });
   if (running.reason) log.warn({ model: spec.name, requestedTarget: spec.target ?? 'cpu', target: running.target, reason: running.reason }, 'model runs on a fallback target');
   // A promoted version loaded again (a restart's restore, a rollback to it) is still the promoted one.
-  const recorded = store.actives()[spec.name];
+  const recorded = store.active(spec.name);
   const stillPromoted = promoted || (recorded?.promoted === true && recorded.version === spec.version);
   const stored: StoredVersion = { ...storedFields(spec), version: spec.version, path: prepared.path, ...(prepared.sha256 ? { sha256: prepared.sha256 } : {}), ...(stillPromoted ? { promoted: true as const } : {}) };
   // The version serves either way; a state file that cannot be written only costs the offline restart.

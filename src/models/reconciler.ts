@@ -18,8 +18,8 @@ export class Reconciler {
   readonly #asked = new Map<string, string>();
   /** What each slot runs now (or last tried), as the same key (its active version's part only). */
   readonly #running = new Map<string, string>();
-  /** The candidate each slot shadows now (or last tried): its spec, and the key of its version's part. */
-  readonly #candidates = new Map<string, { spec: CandidateSpec; key: string }>();
+  /** The candidate each slot shadows now (or is loading). */
+  readonly #candidates = new Map<string, CandidateSpec>();
   readonly #queue = new Map<string, ModelSpec>();
   readonly #work = new Map<string, Promise<void>>();
   /** Slots deploy one at a time each, and only a few slots at once (a desired state may name hundreds). */
@@ -81,7 +81,7 @@ export class Reconciler {
       // a re-read (a twin after reconnecting, a touched file) is for, once the network is back.
       if (this.#asked.get(name) === key && this.#context.status.model(name)?.error?.code !== 'EI_DOWNLOAD_FAILED') continue;
       this.#asked.set(name, key);
-      const shadowing = this.#candidates.get(name)?.spec;
+      const shadowing = this.#candidates.get(name);
       if (this.#isRunning(spec) && (shadowing && candidateKey(shadowing)) === (spec.candidate && candidateKey(spec.candidate))) continue;
       void this.#enqueue(spec);
     }
@@ -111,7 +111,7 @@ export class Reconciler {
     await this.#work.get(name);
     const candidate = this.#candidates.get(name);
     if (!candidate || this.#context.registry.candidate(name) === undefined) throw new EdgeInferError('EI_NO_CANDIDATE', [name]);
-    await this.#promote(candidate.spec, by, reason);
+    await this.#promote(candidate, by, reason);
   }
 
   /** What the slot's autoPromote rule decided: promote, or stay a candidate with the reason in the status. */
@@ -122,9 +122,9 @@ export class Reconciler {
       this.promote(name, 'autoPromote', verdict.reason).catch((error: unknown) => this.#context.log.warn({ model: name, err: error }, 'the candidate could not be promoted by its rule'));
       return;
     }
-    const rule = candidate.spec.shadow.autoPromote;
-    if (rule) this.#context.status.updateCandidate(name, { version: candidate.spec.version, autoPromote: { rule, verdict: 'refused', reason: verdict.reason } });
-    this.#context.log.info({ model: name, candidate: candidate.spec.version, reason: verdict.reason }, 'the candidate stays a candidate: its rule refused it');
+    const rule = candidate.shadow.autoPromote;
+    if (rule) this.#context.status.updateCandidate(name, { version: candidate.version, autoPromote: { rule, verdict: 'refused', reason: verdict.reason } });
+    this.#context.log.info({ model: name, candidate: candidate.version, reason: verdict.reason }, 'the candidate stays a candidate: its rule refused it');
   }
 
   /** Resolves when no deploy is running or queued (tests and shutdown). */
@@ -166,8 +166,8 @@ export class Reconciler {
   /** Makes `spec` the slot's active version: the loaded candidate when it is that version (the twin's promote), else a deploy. */
   async #activate(spec: ModelSpec): Promise<boolean> {
     const candidate = this.#candidates.get(spec.name);
-    if (candidate && candidate.key === specKey(spec) && this.#context.registry.candidate(spec.name)) {
-      await this.#promote(candidate.spec, 'twin', null);
+    if (candidate && specKey(candidate) === specKey(spec) && this.#context.registry.candidate(spec.name)) {
+      await this.#promote(candidate, 'twin', null);
       return true;
     }
     return deployModel(spec, this.#context);
@@ -187,10 +187,9 @@ export class Reconciler {
       await this.#context.store.recordCandidate(name, undefined).catch((error: unknown) => this.#context.log.warn({ model: name, err: error }, 'the store state could not be saved'));
       return;
     }
-    const key = specKey(wanted);
-    this.#candidates.set(name, { spec: wanted, key });
+    this.#candidates.set(name, wanted);
     const loaded = this.#context.registry.candidate(name);
-    if (current?.key === key && loaded) {
+    if (current && specKey(current) === specKey(wanted) && loaded) {
       const { status } = this.#context;
       if (swapped) {
         status.updateCandidate(name, { version: wanted.version, shadowShare: wanted.shadow.share, autoPromote: waitingFor(wanted) });
@@ -199,7 +198,7 @@ export class Reconciler {
       }
       // The same version with other shadow settings: its statistics go on, and a rule judges again only if it changed.
       this.#context.shadow?.configure(name, wanted.shadow);
-      const ruleChanged = JSON.stringify(current.spec.shadow.autoPromote) !== JSON.stringify(wanted.shadow.autoPromote);
+      const ruleChanged = JSON.stringify(current.shadow.autoPromote) !== JSON.stringify(wanted.shadow.autoPromote);
       status.updateCandidate(name, { version: wanted.version, shadowShare: wanted.shadow.share, ...(ruleChanged ? { autoPromote: waitingFor(wanted) } : {}) });
       return;
     }
@@ -231,13 +230,13 @@ export class Reconciler {
     if (typeof checked === 'string') return checked;
     const { candidate } = checked;
     if (!candidate) return toSpec(name, checked);
-    const stored = this.#context.store.actives()[name];
+    const stored = this.#context.store.active(name);
     if (candidate.promote || (stored?.promoted && stored.version === candidate.version)) return toSpec(name, candidate);
     const spec = toSpec(name, checked);
+    const shadowed = candidateSpec(name, candidate);
     // A candidate that is the slot's own version (the roll-out's version layer arrived before the candidate layer
     // went) has nothing to be compared with: the slot runs it, and the copy shadowed until now is what it promotes.
-    if (specKey(toSpec(name, candidate)) === specKey(spec)) return spec;
-    return { ...spec, candidate: candidateSpec(name, candidate) };
+    return specKey(shadowed) === specKey(spec) ? spec : { ...spec, candidate: shadowed };
   }
 
   #remove(name: string): void {

@@ -81,6 +81,7 @@ export class ModelRegistry {
   remove(name: string): void {
     this.#expected.delete(name);
     this.#admissions.delete(name);
+    this.#lastEnded.delete(name);
     this.removeCandidate(name);
     const held = this.#active.get(name);
     if (!held) return;
@@ -187,7 +188,8 @@ export class ModelRegistry {
           return await work(taps ? tapped(lease.model, source, taps) : lease.model);
         } finally {
           lease.release();
-          this.#lastEnded.set(name!, performance.now());
+          // Only a watched slot's quiet is asked for (shadow runs): the others pay nothing for it.
+          if (taps) this.#lastEnded.set(name!, performance.now());
         }
       }, signal);
       ended({ value });

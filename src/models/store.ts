@@ -115,6 +115,11 @@ export class ModelStore {
     await this.#save();
   }
 
+  /** The version serving `name`, as recorded. */
+  active(name: string): StoredVersion | undefined {
+    return this.#state.models[name]?.active;
+  }
+
   /** The candidate recorded beside `name`'s active version. */
   candidate(name: string): StoredVersion | undefined {
     return this.#state.models[name]?.candidate;
