@@ -198,8 +198,8 @@ export class Reconciler {
         return;
       }
       // The same version with other shadow settings: its statistics go on, and a rule judges again only if it changed.
-      this.#context.shadow?.configure(name, wanted.shadow);
       const ruleChanged = JSON.stringify(current.shadow.autoPromote) !== JSON.stringify(wanted.shadow.autoPromote);
+      this.#context.shadow?.configure(name, wanted.shadow, ruleChanged);
       status.updateCandidate(name, { version: wanted.version, shadowShare: wanted.shadow.share, ...(ruleChanged ? { autoPromote: waitingFor(wanted) } : {}) });
       return;
     }

@@ -71,11 +71,14 @@ export class Shadow implements Tap {
     this.#report(slot);
   }
 
-  /** New settings for the candidate shadowed now, keeping its statistics. */
-  configure(slot: string, settings: ShadowSettings): void {
+  /**
+   * New settings for the candidate shadowed now, keeping its statistics.
+   * @param ruleChanged its autoPromote rule is another one: it judges again.
+   */
+  configure(slot: string, settings: ShadowSettings, ruleChanged: boolean): void {
     const shadowed = this.#slots.get(slot);
     if (!shadowed) return;
-    if (JSON.stringify(shadowed.settings.autoPromote) !== JSON.stringify(settings.autoPromote)) shadowed.judged = false;
+    if (ruleChanged) shadowed.judged = false;
     shadowed.settings = settings;
     this.#judge(slot, shadowed);
   }
