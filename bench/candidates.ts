@@ -10,15 +10,13 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import { BUNDLED_MODEL } from '../src/models/bundled.js';
-import { freePort, startChild } from './children.js';
+import { freePort, startModule } from './children.js';
 import { percentile, post, sequentialLatency } from './measure.js';
 
 const require = createRequire(import.meta.url);
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TARGET = 1.1;
@@ -81,8 +79,8 @@ export async function candidatesBench(): Promise<string[]> {
   await writeFile(desired, JSON.stringify({ models: Object.fromEntries(SLOTS.map(({ name, slot }) => [name, slot])) }));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const { child } = await startChild(
-    [path.join(root, 'dist/src/main.js'), '--port', String(port), '--host', '127.0.0.1', '--store', path.join(dir, 'store'), '--desired', desired],
+  const { child } = await startModule(
+    ['--port', String(port), '--host', '127.0.0.1', '--store', path.join(dir, 'store'), '--desired', desired],
     (l) => l.includes('model version active'),
   );
   const photo = await readFile(require.resolve('@vladmandic/face-api/demo/sample1.jpg'));

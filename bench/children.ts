@@ -1,7 +1,16 @@
-/** Child processes for the benchmark: a free port, and a child started and awaited until it says it is ready. */
+/**
+ * Child processes for the benchmark: a free port, a child started and awaited until it says it is ready, and
+ * the module started the way `npm start` starts it.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const MODULE_MAIN = path.join(root, 'dist/src/main.js');
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -19,4 +28,32 @@ export async function startChild(args: string[], ready: (line: string) => boolea
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
   });
   return { child, line };
+}
+
+/**
+ * The environment variables and Node flags of package.json's start script (`NAME=value ... node --flag ...
+ * dist/src/main.js`): the bench runs the module with them, so that it measures what `npm start` and the
+ * images run (README, "Performance": the heap and malloc settings change the figures).
+ */
+export function startCommand(): { env: Record<string, string>; nodeFlags: string[] } {
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const words = pkg.scripts.start.trim().split(/\s+/);
+  const node = words.indexOf('node');
+  return {
+    env: Object.fromEntries(words.slice(0, node).map((word) => word.split('=', 2) as [string, string])),
+    nodeFlags: words.slice(node + 1).filter((word) => word.startsWith('--')),
+  };
+}
+
+/**
+ * Starts the module (`node <start flags> <extra flags> dist/src/main.js ...args`) with the start script's
+ * environment under `env`; a variable set to undefined in `env` is left out.
+ */
+export async function startModule(
+  args: string[],
+  ready: (line: string) => boolean,
+  options: { env?: NodeJS.ProcessEnv; nodeFlags?: string[] } = {},
+): Promise<{ child: ChildProcess; line: string }> {
+  const start = startCommand();
+  return startChild([...start.nodeFlags, ...(options.nodeFlags ?? []), MODULE_MAIN, ...args], ready, { ...start.env, ...options.env });
 }

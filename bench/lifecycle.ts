@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
 import { downloadVerified } from '../src/models/download.js';
-import { freePort, startChild } from './children.js';
+import { freePort, startChild, startCommand, startModule } from './children.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -43,7 +43,7 @@ async function swapsUnderLoad(): Promise<string[]> {
   const write = (version: string) => writeFile(desired, JSON.stringify({ models: { direction: { version, uri: classifier } } }));
   await write('0');
   const port = await freePort();
-  const service = await startChild([path.join(root, 'dist/src/main.js'), '--port', String(port), '--host', '127.0.0.1', '--store', dir, '--desired', desired], (l) => l.includes('model version active'));
+  const service = await startModule(['--port', String(port), '--host', '127.0.0.1', '--store', dir, '--desired', desired], (l) => l.includes('model version active'));
   const base = `http://127.0.0.1:${port}`;
   const activeVersion = async () => ((await (await fetch(`${base}/status`)).json()) as { models: { direction: { version: string } } }).models.direction.version;
   const input = Buffer.alloc(3 * 48 * 192 * 4);
@@ -71,15 +71,23 @@ async function swapsUnderLoad(): Promise<string[]> {
   }
 }
 
-/** glibc keeps freed memory of model loads in its heaps unless large blocks are mapped (README, "Performance"). */
-const MMAP_THRESHOLD = { MALLOC_MMAP_THRESHOLD_: '131072' };
-
+/**
+ * With the start script's environment and Node flags, then without its malloc setting: glibc keeps freed memory
+ * of model loads in its heaps unless large blocks are mapped (README, "Performance").
+ */
 async function swapMemory(): Promise<string[]> {
-  return [...(await swapMemoryWith(MMAP_THRESHOLD, 'as `npm start` runs it')), ...(await swapMemoryWith({}, "with glibc's default malloc threshold"))];
+  const start = startCommand();
+  return [
+    ...(await swapMemoryWith(start.nodeFlags, start.env, 'as `npm start` runs it')),
+    ...(await swapMemoryWith(start.nodeFlags, { ...start.env, MALLOC_MMAP_THRESHOLD_: undefined }, "with glibc's default malloc threshold")),
+  ];
 }
 
-async function swapMemoryWith(env: Record<string, string>, how: string): Promise<string[]> {
-  const child = spawn(process.execPath, ['--expose-gc', path.join(here, 'swap-memory.js'), '100'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+async function swapMemoryWith(nodeFlags: string[], env: NodeJS.ProcessEnv, how: string): Promise<string[]> {
+  const child = spawn(process.execPath, [...nodeFlags, '--expose-gc', path.join(here, 'swap-memory.js'), '100'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout }).once('line', resolve);
     child.once('exit', (code) => code !== 0 && reject(new Error(`swap-memory exited with ${code}`)));

@@ -3,12 +3,10 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { EdgeHub } from '../test/support/edgehub.js';
 import { makeCertificate } from '../test/support/network.js';
-import { freePort, startChild } from './children.js';
+import { freePort, startModule } from './children.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 export interface ModuleWithHub {
   hub: EdgeHub;
@@ -26,10 +24,10 @@ export async function startModuleWithHub(desired: Record<string, unknown>): Prom
   const hub = new EdgeHub({ tls, hubName: 'hub.example', deviceId: 'bench', moduleId: 'edge-infer', key: Buffer.from('bench-key-0123456789abcdef').toString('base64'), desired });
   await hub.start();
   const port = await freePort();
-  const { child } = await startChild(
-    [path.join(root, 'dist/src/main.js'), '--port', String(port), '--host', '127.0.0.1', '--store', path.join(dir, 'store')],
+  const { child } = await startModule(
+    ['--port', String(port), '--host', '127.0.0.1', '--store', path.join(dir, 'store')],
     (l) => l.includes('model version active'),
-    { EDGE_INFER_CONNECTION_STRING: hub.connectionString, EDGE_INFER_CA_FILE: path.join(dir, 'ca.pem') },
+    { env: { EDGE_INFER_CONNECTION_STRING: hub.connectionString, EDGE_INFER_CA_FILE: path.join(dir, 'ca.pem') } },
   );
   return {
     hub,

@@ -7,10 +7,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUNDLED_MODEL } from '../src/models/bundled.js';
-import { freePort, startChild } from './children.js';
+import { freePort, startChild, startModule } from './children.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
 
 export const OIP_INPUT_NAME = 'input:0';
 export const OIP_INPUT_SHAPE = [1, 256, 256, 3];
@@ -32,10 +31,9 @@ export async function startOipServers(nodeFlags: string[] = [], serviceFlags: st
   const bare = await startChild([...nodeFlags, path.join(here, 'bare-server.js'), BUNDLED_MODEL.uri], (l) => /^\d+$/.test(l));
   const port = await freePort();
   const store = path.join(tmpdir(), 'edge-infer-bench');
-  const service = await startChild(
-    ['--no-allocation-site-pretenuring', ...nodeFlags, ...serviceFlags, path.join(root, 'dist/src/main.js'), '--port', String(port), '--host', '127.0.0.1', '--store', store],
-    (l) => l.includes('model version active'),
-  );
+  const service = await startModule(['--port', String(port), '--host', '127.0.0.1', '--store', store], (l) => l.includes('model version active'), {
+    nodeFlags: [...nodeFlags, ...serviceFlags],
+  });
   return {
     bare: { child: bare.child, url: `http://127.0.0.1:${bare.line}/`, origin: `http://127.0.0.1:${bare.line}` },
     service: { child: service.child, url: `http://127.0.0.1:${port}/v2/models/face/infer`, origin: `http://127.0.0.1:${port}` },

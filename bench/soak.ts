@@ -20,7 +20,6 @@ import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { BUNDLED_MODEL } from '../src/models/bundled.js';
 import { EdgeHub } from '../test/support/edgehub.js';
 import { startFileServer } from '../test/support/file-server.js';
@@ -29,9 +28,8 @@ import { makeCertificate } from '../test/support/network.js';
 import { makePackageFolder, tarGz } from '../test/support/packages.js';
 import { startRtspServer } from '../test/support/rtsp-server.js';
 import { mountTmpfs } from '../test/support/tmpfs.js';
-import { freePort, startChild } from './children.js';
+import { freePort, startModule } from './children.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 30);
 const STORE_SIZE = '24m';
 /** What the filling slot asks for: more than the whole store. */
@@ -148,12 +146,9 @@ async function main(): Promise<void> {
   });
   await hub.start();
   const port = await freePort();
-  const { child: module } = await startChild(
-    // As `npm start` runs it (package.json).
-    ['--no-allocation-site-pretenuring', path.join(here, '../src/main.js'), '--port', String(port), '--host', '127.0.0.1', '--store', tmpfs.dir],
-    (line) => line.includes('model version active'),
-    { EDGE_INFER_CONNECTION_STRING: hub.connectionString, EDGE_INFER_CA_FILE: caFile, MALLOC_MMAP_THRESHOLD_: '131072' },
-  );
+  const { child: module } = await startModule(['--port', String(port), '--host', '127.0.0.1', '--store', tmpfs.dir], (line) => line.includes('model version active'), {
+    env: { EDGE_INFER_CONNECTION_STRING: hub.connectionString, EDGE_INFER_CA_FILE: caFile },
+  });
   // The module's warnings and errors go to this run's stderr, as an operator would read them.
   // Messages the module scored but could not answer (the link was down): edgeHub has them acknowledged already.
   const unsentAnswers = new Set<string>();

@@ -12,7 +12,7 @@ import dockerfileUtils from 'dockerfile-utils';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
-const pkg = JSON.parse(read('package.json')) as { version: string; engines: { node: string } };
+const pkg = JSON.parse(read('package.json')) as { version: string; engines: { node: string }; scripts: { start: string } };
 
 const DOCKERFILES = ['Dockerfile.amd64', 'Dockerfile.arm64v8', 'Dockerfile.amd64.gpu'];
 const STRICT = Object.fromEntries(
@@ -74,8 +74,12 @@ for (const file of DOCKERFILES) {
     t.deepEqual(argsOf(run, 'STOPSIGNAL'), ['SIGTERM']);
     // `edge-infer health`: GET / over HTTPS or HTTP, whichever the module serves (HTTPS on IoT Edge by default).
     t.regex(argsOf(run, 'HEALTHCHECK')[0]!, /CMD \["node", "\/app\/dist\/src\/main\.js", "health"\]/);
-    // The same V8 flag as `npm start` (README, Performance: per-request objects pretenured into old space).
-    t.deepEqual(argsOf(run, 'ENTRYPOINT'), ['["node", "--no-allocation-site-pretenuring", "/app/dist/src/main.js"]']);
+    // Node runs with the same flags and malloc setting as `npm start` (README, "Performance": the old generation's floor).
+    const start = pkg.scripts.start.match(/^(?:(\w+=\S+) )*node ((?:--\S+ )*)dist\/src\/main\.js$/)!;
+    const nodeFlags = start[2]!.trim().split(' ').filter(Boolean);
+    t.true(nodeFlags.length > 0, 'npm start gives Node flags');
+    t.deepEqual(argsOf(run, 'ENTRYPOINT'), [JSON.stringify(['node', ...nodeFlags, '/app/dist/src/main.js']).replaceAll('","', '", "')]);
+    for (const setting of pkg.scripts.start.split(' node ')[0]!.split(' ')) t.true(argsOf(run, 'ENV').join(' ').split(/\s+/).includes(setting), setting);
     const labels = argsOf(run, 'LABEL').join(' ');
     for (const label of ['title', 'description', 'version', 'licenses', 'base.name']) t.true(labels.includes(`org.opencontainers.image.${label}=`), label);
     t.deepEqual(argsOf(run, 'ARG'), [`VERSION=${pkg.version}`]);
