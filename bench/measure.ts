@@ -29,6 +29,28 @@ export async function sequentialLatency(operation: () => Promise<unknown>, secon
   return { p50: percentile(times, 50), p99: percentile(times, 99), rate: times.length / elapsed };
 }
 
+/**
+ * p50 of two pieces of work run alternately, one request each in turn, so that whatever else loads the machine
+ * falls on both alike: the ratio a goal is about.
+ */
+export async function pairedP50(a: () => Promise<unknown>, b: () => Promise<unknown>, seconds: number, warmup = 20): Promise<[number, number]> {
+  for (let i = 0; i < warmup; i++) {
+    await a();
+    await b();
+  }
+  const times: [number[], number[]] = [[], []];
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end) {
+    for (const [i, work] of [a, b].entries()) {
+      const t0 = performance.now();
+      await work();
+      times[i]!.push(performance.now() - t0);
+    }
+  }
+  const p50 = (list: number[]) => list.sort((x, y) => x - y)[Math.floor(list.length / 2)]!;
+  return [p50(times[0]), p50(times[1])];
+}
+
 /** Keeps `concurrency` operations in flight for `seconds`; operations per second. */
 export async function concurrentRate(operation: () => Promise<unknown>, concurrency: number, seconds: number): Promise<number> {
   let done = 0;
@@ -70,4 +92,17 @@ export async function httpRate(call: HttpCall, connections: number, seconds: num
   const result = await autocannon({ url: call.url, method: 'POST', headers: call.headers, body: call.body, connections, duration: seconds });
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${call.url}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
   return result.requests.total / (result.duration || seconds);
+}
+
+/**
+ * Requests per second of two calls at `connections` clients, measured in alternating slices of `slice` seconds
+ * until each has had `seconds`: like pairedP50, it spreads the machine's other load over both alike.
+ */
+export async function pairedHttpRate(a: HttpCall, b: HttpCall, connections: number, seconds: number, slice = 1): Promise<[number, number]> {
+  const rates: [number[], number[]] = [[], []];
+  for (let done = 0; done < seconds; done += slice) {
+    for (const [i, call] of [a, b].entries()) rates[i]!.push(await httpRate(call, connections, slice));
+  }
+  const mean = (list: number[]) => list.reduce((sum, x) => sum + x, 0) / list.length;
+  return [mean(rates[0]), mean(rates[1])];
 }

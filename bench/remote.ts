@@ -17,7 +17,7 @@ import { readModelPackage } from '../src/models/package.js';
 import { BinaryOipServer } from '../test/support/oip-server-binary.js';
 import { startJsonOipServer } from '../test/support/oip-server-json.js';
 import { startChild } from './children.js';
-import { concurrentRate, sequentialLatency, type Latency } from './measure.js';
+import { concurrentRate, pairedP50, sequentialLatency, type Latency } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -62,24 +62,6 @@ interface Row {
 
 async function measure(name: string, work: () => Promise<unknown>): Promise<Row> {
   return { name, latency: await sequentialLatency(work, SECONDS), rate8: await concurrentRate(work, CLIENTS, SECONDS) };
-}
-
-/**
- * p50 of two pieces of work run alternately, one request each in turn, so that whatever else loads the machine
- * falls on both alike: the ratio the goal is about.
- */
-async function pairedP50(a: () => Promise<unknown>, b: () => Promise<unknown>, seconds: number): Promise<[number, number]> {
-  const times: [number[], number[]] = [[], []];
-  const end = performance.now() + seconds * 1000;
-  while (performance.now() < end) {
-    for (const [i, work] of [a, b].entries()) {
-      const t0 = performance.now();
-      await work();
-      times[i]!.push(performance.now() - t0);
-    }
-  }
-  const p50 = (list: number[]) => list.sort((x, y) => x - y)[Math.floor(list.length / 2)]!;
-  return [p50(times[0]), p50(times[1])];
 }
 
 async function remoteVersion(url: string, log: pino.Logger): Promise<ModelVersion> {
