@@ -52,8 +52,9 @@ for (const file of DOCKERFILES) {
   test(`${file}: build with dev dependencies, run with production ones as a non-root user in video`, (t) => {
     const stages = stagesOf(read(file));
     const run = stages.at(-1)!;
-    const build = stages.filter((stage) => argsOf(stage, 'RUN').some((r) => /\btsc\b/.test(r)));
-    t.is(build.length, 1, 'one stage compiles the TypeScript');
+    const build = stages.filter((stage) => argsOf(stage, 'RUN').some((r) => /^npm run build$/.test(r)));
+    t.is(build.length, 1, 'one stage compiles the TypeScript and the WebAssembly (npm run build: asc, then tsc)');
+    t.true(argsOf(build[0]!, 'COPY').includes('wasm ./wasm'), 'the WebAssembly sources are in the build stage');
     t.regex(argsOf(build[0]!, 'FROM')[0]!, /^--platform=\$BUILDPLATFORM node:(22|24)-bookworm-slim AS \w+$/);
     // node_modules in the image come only from a stage that installed without dev dependencies.
     const copies = argsOf(run, 'COPY').filter((c) => c.startsWith('--from='));

@@ -1,7 +1,9 @@
 /**
  * Reads a JSON request body straight from its bytes, the rectangular arrays of numbers (a tensor's `data`)
  * into one Float64Array each (see numeric-block.ts), so a 4 MB tensor costs no nested JS arrays, no boxed
- * numbers and no copy out of them. Everything else becomes what `JSON.parse` makes of it.
+ * numbers and no copy out of them. Everything else becomes what `JSON.parse` makes of it. Such an array is read
+ * by the WebAssembly number reader (wasm-number-reader.ts); what that reader leaves (no such array, or one it
+ * stopped in) is read here in JavaScript, with the same grammar and the same rounding.
  *
  * It only takes what it is sure to read exactly as `JSON.parse` would: on anything else (a syntax error,
  * nesting deeper than allowed, a raw control character in a string, a `__proto__` or `constructor` key) it
@@ -12,6 +14,7 @@ import { Buffer } from 'node:buffer';
 import { fourDigits } from './ascii-digits.js';
 import { digitsToDouble, HIGH_DIGITS, MAX_DIGITS, MAX_LOW_DIGITS } from './decimal.js';
 import { define, defineBlock, NumericBlock } from './numeric-block.js';
+import { numberReader } from './wasm-number-reader.js';
 
 /** What scanJson returns when the body is left to the reference path. */
 export const DECLINED: unique symbol = Symbol('declined');
@@ -57,6 +60,8 @@ class Scanner {
   /** The numbers of the arrays being read, blocks after one another. */
   #values: Float64Array;
   #count = 0;
+  /** Whether the text is in the WebAssembly number reader's memory yet (put there for the first array). */
+  #loaded = false;
 
   constructor(text: Buffer, maxDepth: number) {
     this.#text = text;
@@ -117,11 +122,32 @@ class Scanner {
     let rank = 0;
     for (let p = start; this.#text[p] === OPEN_ARRAY; p = this.#space(p + 1)) rank++;
     if (depth + rank - 1 > this.#maxDepth) throw DECLINE;
+    const block = this.#wasmBlock(rank);
+    if (block) return block;
     const shape = new Array<number>(rank).fill(-1);
     if (this.#rows(0, shape)) return new NumericBlock(shape, this.#values.subarray(first, this.#count));
     this.#pos = start;
     this.#count = first;
     return this.#plainArray(depth);
+  }
+
+  /**
+   * The block at the cursor read by the WebAssembly number reader (wasm-number-reader.ts), the cursor then past
+   * it; undefined (the cursor where it was) when that reader leaves it to #rows: it is no block or stopped short.
+   */
+  #wasmBlock(rank: number): NumericBlock | undefined {
+    if (!this.#loaded) {
+      numberReader.load(this.#text);
+      this.#loaded = true;
+    }
+    const end = numberReader.block(this.#pos, rank);
+    if (end < 0) return undefined;
+    const first = this.#count;
+    while (first + numberReader.count > this.#values.length) this.#grow();
+    numberReader.copyValues(this.#values, first);
+    this.#count += numberReader.count;
+    this.#pos = end;
+    return new NumericBlock(numberReader.shape(rank), this.#values.subarray(first, this.#count));
   }
 
   /**

@@ -1,0 +1,129 @@
+/**
+ * The WebAssembly number reader (wasm/number-reader.ts, built by `npm run build` next to this file): reads a
+ * rectangular nested array of JSON numbers from a body's bytes into doubles, several times faster than the same
+ * loop in JavaScript. Loaded once, synchronously, with this module; its memory holds one body at a time and is
+ * kept across bodies (grown to the largest seen), so a request allocates no buffer for it.
+ *
+ * The numbers it cannot prove it lists, and they are read here with Number(), as the JS scanner reads them; an
+ * array that is not such a block at all it answers with -1, and the caller's own reader takes it.
+ */
+import { readFileSync } from 'node:fs';
+import { Buffer } from 'node:buffer';
+
+/** What wasm/number-reader.ts exports. */
+interface Exports {
+  memory: WebAssembly.Memory;
+  VALUES_FULL: WebAssembly.Global;
+  MAX_RANK: WebAssembly.Global;
+  PADDING: WebAssembly.Global;
+  SHAPE: WebAssembly.Global;
+  DEFERRED: WebAssembly.Global;
+  valueCount: WebAssembly.Global;
+  deferredCount: WebAssembly.Global;
+  input(): number;
+  readBlock(pos: number, rank: number, values: number, room: number): number;
+}
+
+const WASM_PAGE = 65536;
+
+function instantiate(): Exports {
+  const file = new URL('./number-reader.wasm', import.meta.url);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (error) {
+    throw new Error(`${file.pathname} is missing: build with \`npm run build\` (asc, then tsc)`, { cause: error });
+  }
+  return new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array(bytes))).exports as unknown as Exports;
+}
+
+/** Bytes a JSON number may hold: digits, sign, dot, exponent mark. */
+const IN_NUMBER = new Uint8Array(256);
+for (const c of '0123456789+-.eE') IN_NUMBER[c.charCodeAt(0)] = 1;
+
+class NumberReader {
+  readonly #wasm = instantiate();
+  readonly #input = this.#wasm.input();
+  readonly #padding = this.#wasm.PADDING.value as number;
+  readonly #valuesFull = this.#wasm.VALUES_FULL.value as number;
+  readonly #shapeAt = this.#wasm.SHAPE.value as number;
+  readonly #deferredAt = this.#wasm.DEFERRED.value as number;
+  readonly #maxRank = this.#wasm.MAX_RANK.value as number;
+  /** The loaded body's length. */
+  #length = 0;
+  /** Where a block's values go (a byte offset): past the body and its padding. */
+  #values = 0;
+  #bytes = Buffer.alloc(0);
+  #doubles = new Float64Array(0);
+  #words = new Int32Array(0);
+
+  /** Puts `text` into the reader's memory: the body that the following `block` calls read. */
+  load(text: Buffer): void {
+    this.#length = text.length;
+    const end = this.#input + text.length;
+    this.#values = (end + this.#padding + 7) & ~7;
+    // Room for a number every 8 bytes, less than half of what tensor JSON spends; a denser block asks for more.
+    this.#reserve(this.#values + Math.max(8192, text.length));
+    this.#bytes.set(text, this.#input);
+    this.#bytes.fill(0, end, end + this.#padding);
+  }
+
+  /**
+   * Reads the array of `rank` levels at `pos` (on its opening bracket) of the loaded body; answers the position
+   * after it (then `count`, `shape` and `copyValues` tell what it held), or -1 when it is no rectangular array of
+   * JSON numbers or the reader stopped short of its end.
+   */
+  block(pos: number, rank: number): number {
+    if (rank > this.#maxRank) return -1;
+    const at = this.#input + pos;
+    let end = this.#wasm.readBlock(at, rank, this.#values, this.#room());
+    if (end === this.#valuesFull) {
+      // At most one number every two bytes ("1,"): room for that, then it fits.
+      this.#reserve(this.#values + 8 * ((this.#length >> 1) + 1));
+      end = this.#wasm.readBlock(at, rank, this.#values, this.#room());
+    }
+    return end < 0 ? -1 : end - this.#input;
+  }
+
+  /** How many numbers the last block held. */
+  get count(): number {
+    return this.#wasm.valueCount.value as number;
+  }
+
+  /** The last block's shape. */
+  shape(rank: number): number[] {
+    return Array.from(this.#words.subarray(this.#shapeAt >> 2, (this.#shapeAt >> 2) + rank));
+  }
+
+  /** Copies the last block's numbers into `into` from `at` on, those the reader did not prove read with Number(). */
+  copyValues(into: Float64Array, at: number): void {
+    const first = this.#values >> 3;
+    into.set(this.#doubles.subarray(first, first + this.count), at);
+    const deferred = this.#wasm.deferredCount.value as number;
+    for (let i = 0; i < deferred; i++) {
+      const index = this.#words[(this.#deferredAt >> 2) + i]!;
+      // The reader left the number's address in its slot; the number ends where its bytes do.
+      const start = into[at + index]!;
+      let end = start;
+      while (IN_NUMBER[this.#bytes[end]!] === 1) end++;
+      into[at + index] = Number(this.#bytes.toString('latin1', start, end));
+    }
+  }
+
+  #room(): number {
+    return this.#doubles.length - (this.#values >> 3);
+  }
+
+  #reserve(bytes: number): void {
+    const memory = this.#wasm.memory;
+    if (memory.buffer.byteLength < bytes) memory.grow(Math.ceil((bytes - memory.buffer.byteLength) / WASM_PAGE));
+    if (this.#bytes.buffer !== memory.buffer) {
+      this.#bytes = Buffer.from(memory.buffer);
+      this.#doubles = new Float64Array(memory.buffer);
+      this.#words = new Int32Array(memory.buffer);
+    }
+  }
+}
+
+/** The one reader of this thread: scanning is synchronous, so one body at a time uses it. */
+export const numberReader = new NumberReader();
