@@ -6,6 +6,10 @@
  * then decodes every body as JSON.parse does, also where the reader stops or lists numbers it did not prove.
  */
 import { Buffer } from 'node:buffer';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import test from 'ava';
 import fc from 'fast-check';
 import { DECLINED, scanJson } from '../src/pipeline/json-scan.js';
@@ -137,6 +141,16 @@ test('more numbers than the reader lists, or denser than it first makes room for
   const dense = `[${Array.from({ length: 50000 }, (_, i) => i % 10).join(',')}]`;
   const read = readByWasm(dense, 1);
   t.true(sameDoubles(read!.values, JSON.parse(dense) as number[]));
+  t.true(sameDoubles(Float64Array.from(scanJson(Buffer.from(dense), 0, dense.length, MAX_JSON_DEPTH) as number[]), JSON.parse(dense) as number[]));
   // A small body after a large one reads only its own bytes.
   t.deepEqual(Array.from(readByWasm('[7]', 1)!.values), [7]);
+});
+
+test('without its .wasm file the loader says to build it', async (t) => {
+  // The loader alone in a folder, as after a `tsc` without `npm run build`.
+  const folder = mkdtempSync(path.join(tmpdir(), 'number-reader-'));
+  t.teardown(() => rmSync(folder, { recursive: true, force: true }));
+  const loader = path.join(folder, 'wasm-number-reader.js');
+  copyFileSync(fileURLToPath(new URL('../src/pipeline/wasm-number-reader.js', import.meta.url)), loader);
+  await t.throwsAsync(import(pathToFileURL(loader).href), { message: /number-reader\.wasm is missing: build with `npm run build`/ });
 });
