@@ -38,9 +38,7 @@ function readByWasm(text: string, rank: number): { end: number; shape: number[];
   const start = text.indexOf('[');
   const end = numberReader.block(start, rank);
   if (end < 0) return undefined;
-  const values = new Float64Array(numberReader.count);
-  numberReader.copyValues(values, 0);
-  return { end, shape: numberReader.shape(rank), values };
+  return { end, shape: numberReader.shape(rank), values: numberReader.values() };
 }
 
 /** The shape of JSON.parse's nested arrays and their numbers in row order. */

@@ -68,8 +68,8 @@ class Scanner {
     this.#end = text.length;
     this.#view = new DataView(text.buffer, text.byteOffset, text.length);
     this.#maxDepth = maxDepth;
-    // Tensor JSON spends about 20 bytes a number: room for most bodies without growing.
-    this.#values = new Float64Array(Math.max(1024, text.length >> 4));
+    // The WebAssembly reader reads most arrays into arrays of their own; these are for what it leaves to #rows.
+    this.#values = new Float64Array(1024);
   }
 
   document(): unknown {
@@ -142,12 +142,8 @@ class Scanner {
     }
     const end = numberReader.block(this.#pos, rank);
     if (end < 0) return undefined;
-    const first = this.#count;
-    while (first + numberReader.count > this.#values.length) this.#grow();
-    numberReader.copyValues(this.#values, first);
-    this.#count += numberReader.count;
     this.#pos = end;
-    return new NumericBlock(numberReader.shape(rank), this.#values.subarray(first, this.#count));
+    return new NumericBlock(numberReader.shape(rank), numberReader.values());
   }
 
   /**

@@ -70,7 +70,7 @@ class NumberReader {
 
   /**
    * Reads the array of `rank` levels at `pos` (on its opening bracket) of the loaded body; answers the position
-   * after it (then `count`, `shape` and `copyValues` tell what it held), or -1 when it is no rectangular array of
+   * after it (then `count`, `shape` and `values` tell what it held), or -1 when it is no rectangular array of
    * JSON numbers or the reader stopped short of its end.
    */
   block(pos: number, rank: number): number {
@@ -95,19 +95,20 @@ class NumberReader {
     return Array.from(this.#words.subarray(this.#shapeAt >> 2, (this.#shapeAt >> 2) + rank));
   }
 
-  /** Copies the last block's numbers into `into` from `at` on, those the reader did not prove read with Number(). */
-  copyValues(into: Float64Array, at: number): void {
+  /** The last block's numbers, in a new array; those the reader did not prove read with Number(). */
+  values(): Float64Array {
     const first = this.#values >> 3;
-    into.set(this.#doubles.subarray(first, first + this.count), at);
+    const values = this.#doubles.slice(first, first + this.count);
     const deferred = this.#wasm.deferredCount.value as number;
     for (let i = 0; i < deferred; i++) {
       const index = this.#words[(this.#deferredAt >> 2) + i]!;
       // The reader left the number's address in its slot; the number ends where its bytes do.
-      const start = into[at + index]!;
+      const start = values[index]!;
       let end = start;
       while (IN_NUMBER[this.#bytes[end]!] === 1) end++;
-      into[at + index] = Number(this.#bytes.toString('latin1', start, end));
+      values[index] = Number(this.#bytes.toString('latin1', start, end));
     }
+    return values;
   }
 
   #room(): number {
