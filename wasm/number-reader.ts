@@ -259,7 +259,9 @@ export function readBlock(pos: usize, rank: i32, values: usize, room: i32): i32 
   const digits = integerDigits + fractionDigits;
   let value: f64 = NaN;
   if (digits <= MAX_DIGITS) {
-    const mantissa = runValue(integer, integerDigits) * load<u64>(POW10_INTEGER + (<usize>fractionDigits << 3)) + runValue(fraction, fractionDigits);
+    // (Most tensor numbers have no integer digits: "0.…"; their integer part costs no work then.)
+    const integerValue = integerDigits == 0 ? 0 : runValue(integer, integerDigits) * load<u64>(POW10_INTEGER + (<usize>fractionDigits << 3));
+    const mantissa = integerValue + runValue(fraction, fractionDigits);
     value = toDouble(mantissa, exponent);
   }
   store<f64>(slot, negative ? -value : value);
