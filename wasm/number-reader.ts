@@ -67,10 +67,13 @@ const SPLITTER: f64 = f64(1 << 27) + 1;
   return c - ZERO < 10;
 }
 
+/** JSON's whitespace (space, line feed, carriage return, tab) as bits by byte value. */
+const SPACES: u64 = (<u64>1 << 0x20) | (1 << 0x0a) | (1 << 0x0d) | (1 << 0x09);
+
 /** Past JSON whitespace from `p`. */
 @inline function space(p: usize): usize {
-  let c = load<u8>(p);
-  while (c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09) c = load<u8>(++p);
+  let c = <u32>load<u8>(p);
+  while (c <= 0x20 && ((SPACES >> c) & 1) != 0) c = load<u8>(++p);
   return p;
 }
 
