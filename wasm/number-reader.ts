@@ -2,8 +2,8 @@
  * The JSON body scanner's hot loop in WebAssembly (AssemblyScript; built by `npm run build` into
  * dist/src/pipeline/number-reader.wasm, loaded by src/pipeline/wasm-number-reader.ts): one rectangular nested
  * array of JSON numbers read from the body's bytes into doubles. In JavaScript every byte read and compared on
- * its own costs a few nanoseconds and a 4 MB tensor body is 4 million of them; here a byte is a byte and a
- * mantissa is one u64, eight digits are read at once, and nothing crosses into JS per number.
+ * its own costs a few nanoseconds and a 4 MB tensor body is 4 million of them; here a byte is a byte, a
+ * mantissa is one u64, digits are read eight at a time, and nothing crosses into JS per number.
  *
  * It rounds exactly as src/pipeline/decimal.ts does (the same IEEE operations, so the same proof and the same
  * doubles): Clinger's fast path when the digits fit 2^53 and |exponent| ≤ 22, Dekker's exact residuals for
@@ -13,8 +13,8 @@
  * a literal, a ragged row, a syntax error) makes it answer NOT_A_BLOCK, and the caller's own reader takes over.
  *
  * Memory: the caller puts the body's bytes at `input()`, followed by PADDING zero bytes (a zero is neither a
- * digit, a sign nor a space, so every loop stops there, and no read of up to 24 bytes from a position in the body leaves the padding); positions
- * are addresses in this memory.
+ * digit, a sign nor a space, so every loop stops there, and no read of up to 24 bytes from a position in the
+ * body leaves the padding); positions are addresses in this memory.
  */
 
 /** readBlock's answers other than a position. */
