@@ -144,6 +144,18 @@ test('more numbers than the reader lists, or denser than it first makes room for
   t.deepEqual(Array.from(readByWasm('[7]', 1)!.values), [7]);
 });
 
+test('a body that grew the reader memory past what it keeps does not leave it large: the next smaller body gets a fresh one', (t) => {
+  // 12 million one-digit numbers (24 MB of text): values and text need about 120 MB, past the 64 MiB kept.
+  const huge = Buffer.concat([Buffer.from('['), Buffer.alloc(23_999_999, '1,'), Buffer.from(']')]);
+  numberReader.load(huge);
+  t.not(numberReader.block(0, 1), -1);
+  t.is(numberReader.count, 12_000_000);
+  t.true(numberReader.memoryBytes > 64 * 2 ** 20);
+  const small = readByWasm('[[1.5, -2], [3e2, 0.25]]', 2)!;
+  t.deepEqual([small.shape, Array.from(small.values)], [[2, 2], [1.5, -2, 300, 0.25]]);
+  t.true(numberReader.memoryBytes < 2 ** 20, `${numberReader.memoryBytes} bytes kept`);
+});
+
 test('without its .wasm file the loader says to build it', async (t) => {
   // The loader alone in a folder, as after a `tsc` without `npm run build`.
   const folder = mkdtempSync(path.join(tmpdir(), 'number-reader-'));

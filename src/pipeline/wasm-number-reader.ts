@@ -27,7 +27,14 @@ interface Exports {
 
 const WASM_PAGE = 65536;
 
-function instantiate(): Exports {
+/**
+ * Memory the reader keeps between bodies. WebAssembly memory only grows, so after a body that needed more (a
+ * large --max-body, or a body dense in one-digit numbers) the next smaller body gets a fresh instance, and the big
+ * memory goes with the old one instead of staying with the process for good.
+ */
+const KEPT_MEMORY = 64 * 2 ** 20;
+
+function compile(): WebAssembly.Module {
   const file = new URL('./number-reader.wasm', import.meta.url);
   let bytes: Buffer;
   try {
@@ -35,15 +42,18 @@ function instantiate(): Exports {
   } catch (error) {
     throw new Error(`${file.pathname} is missing: build with \`npm run build\` (asc, then tsc)`, { cause: error });
   }
-  return new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array(bytes))).exports as unknown as Exports;
+  return new WebAssembly.Module(new Uint8Array(bytes));
 }
+
+const MODULE = compile();
+const instantiate = () => new WebAssembly.Instance(MODULE).exports as unknown as Exports;
 
 /** Bytes a JSON number may hold: digits, sign, dot, exponent mark. */
 const IN_NUMBER = new Uint8Array(256);
 for (const c of '0123456789+-.eE') IN_NUMBER[c.charCodeAt(0)] = 1;
 
 class NumberReader {
-  readonly #wasm = instantiate();
+  #wasm = instantiate();
   readonly #input = this.#wasm.input();
   readonly #padding = this.#wasm.PADDING.value as number;
   readonly #valuesFull = this.#wasm.VALUES_FULL.value as number;
@@ -64,7 +74,13 @@ class NumberReader {
     const end = this.#input + text.length;
     this.#values = (end + this.#padding + 7) & ~7;
     // Room for a number every 8 bytes, less than half of what tensor JSON spends; a denser block asks for more.
-    this.#reserve(this.#values + Math.max(8192, text.length));
+    const needed = this.#values + Math.max(8192, text.length);
+    if (this.memoryBytes > KEPT_MEMORY && needed <= KEPT_MEMORY) {
+      // Every instance of the module lays out its memory alike: the offsets read from the first still hold.
+      this.#wasm = instantiate();
+      this.#bytes = Buffer.alloc(0);
+    }
+    this.#reserve(needed);
     this.#bytes.set(text, this.#input);
     this.#bytes.fill(0, end, end + this.#padding);
   }
@@ -84,6 +100,11 @@ class NumberReader {
       end = this.#wasm.readBlock(at, rank, this.#values, this.#room());
     }
     return end < 0 ? -1 : end - this.#input;
+  }
+
+  /** The size of the reader's memory now (what it holds on to between bodies). */
+  get memoryBytes(): number {
+    return this.#wasm.memory.buffer.byteLength;
   }
 
   /** How many numbers the last block held. */
