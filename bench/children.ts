@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const MODULE_MAIN = path.join(root, 'dist/src/main.js');
+const MODULE_MAIN = path.join(root, 'dist/src/main.js');
 
 export async function freePort(): Promise<number> {
   const server = createServer();

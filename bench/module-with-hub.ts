@@ -7,7 +7,6 @@ import { EdgeHub } from '../test/support/edgehub.js';
 import { makeCertificate } from '../test/support/network.js';
 import { freePort, startModule } from './children.js';
 
-
 export interface ModuleWithHub {
   hub: EdgeHub;
   module: ChildProcess;

@@ -1,9 +1,9 @@
 /**
  * The WebAssembly number reader (wasm/number-reader.ts, built by `npm run build` next to this file): reads a
  * rectangular nested array of JSON numbers from a body's bytes into doubles, in about two thirds of the time
- * the JS scanner takes (README, "Performance"). Loaded once, synchronously, with this module; its memory holds
- * one body at a time and is kept across bodies (grown to the largest seen), so a request allocates no buffer
- * for it.
+ * the JS scanner takes (README, "Performance"). Compiled once, synchronously, with this module; its memory holds
+ * one body at a time and is kept across bodies up to KEPT_MEMORY (below), so a request allocates no buffer for
+ * it.
  *
  * The numbers it cannot prove it lists, and they are read here with Number(), as the JS scanner reads them; an
  * array that is not such a block at all it answers with -1, and the caller's own reader takes it.
