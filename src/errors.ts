@@ -103,6 +103,8 @@ export type ErrorCode = keyof typeof ERRORS;
 export class EdgeInferError extends Error {
   readonly code: ErrorCode;
   readonly kind: ErrorKind;
+  /** When the caller may try again, in seconds, where the failure says (a throttled address); see retryAfter(). */
+  retryAfterSeconds?: number;
 
   /**
    * @param args fill the `%s` placeholders of the code's message, in order.
@@ -115,6 +117,12 @@ export class EdgeInferError extends Error {
     this.name = 'EdgeInferError';
     this.code = code;
     this.kind = definition.kind;
+  }
+
+  /** Notes when the caller may try again; a transport that can say so does (HTTP: Retry-After). */
+  retryAfter(seconds: number): this {
+    this.retryAfterSeconds = seconds;
+    return this;
   }
 }
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import Fastify from 'fastify';
-import { FailureThrottle, installKeyAuth } from '../src/server/auth.js';
+import { createKeyGate, FailureThrottle, installKeyAuth } from '../src/server/auth.js';
 import { installErrorHandling } from '../src/server/http-errors.js';
 import { startProgram } from './support/program.js';
 
@@ -83,7 +83,7 @@ test('the keys file changes under load: A, then A+B, then B; no request with a v
 async function guardedApp(throttle: FailureThrottle) {
   const app = Fastify();
   installErrorHandling(app, 1024);
-  installKeyAuth(app, ['good-key'], () => undefined, throttle);
+  installKeyAuth(app, createKeyGate(['good-key'], () => undefined, throttle));
   app.get('/', async () => 'open');
   app.get('/data', async () => 'data');
   await app.ready();

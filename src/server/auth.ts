@@ -8,11 +8,26 @@
  * a few tries a minute.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import type { BaseLogger } from 'pino';
 import { EdgeInferError } from '../errors.js';
 
+/** What the key check reads of a request: fastify's requests and the lean infer path's (lean-infer.ts) alike. */
+export interface KeyedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  /** The client's address (the socket's; no proxy headers are trusted). */
+  readonly ip: string;
+  readonly log: Pick<BaseLogger, 'warn'>;
+}
+
+/** Throws EI_UNAUTHORIZED or EI_TOO_MANY_KEY_FAILURES for a request that may not pass. */
+export type KeyGate = (request: KeyedRequest) => void;
+
 /** Probes stay open: the IoT Edge runtime and load balancers call them without a key (HEAD as GET). */
-export function isOpenRoute(request: FastifyRequest): boolean {
+export function isOpenRoute(request: Pick<KeyedRequest, 'method' | 'url'>): boolean {
   const path = request.url.split('?')[0]!;
   const reads = request.method === 'GET' || request.method === 'HEAD';
   // The status page and its scripts hold no data: the page asks for a key and sends it on every data route.
@@ -102,15 +117,16 @@ export class FailureThrottle {
 }
 
 /**
+ * The key gate of every route, or undefined when no key can ever be asked for (a fixed, empty list).
  * @param keys a fixed list, or a ring that changes while the app serves; with an empty ring every route is open.
  * @param onFailure called for every refused request (the metrics counter).
  */
-export function installKeyAuth(app: FastifyInstance, keys: readonly string[] | KeyRing, onFailure: () => void = () => undefined, throttle = new FailureThrottle()): void {
+export function createKeyGate(keys: readonly string[] | KeyRing, onFailure: () => void = () => undefined, throttle = new FailureThrottle()): KeyGate | undefined {
   const ring = keys instanceof KeyRing ? keys : new KeyRing(keys);
-  if (!(keys instanceof KeyRing) && ring.length === 0) return;
+  if (!(keys instanceof KeyRing) && ring.length === 0) return undefined;
   let lastWarning = -Infinity;
   let unreported = 0;
-  const failed = (request: FastifyRequest, why: string) => {
+  const failed = (request: KeyedRequest, why: string) => {
     onFailure();
     unreported++;
     const now = performance.now();
@@ -119,14 +135,11 @@ export function installKeyAuth(app: FastifyInstance, keys: readonly string[] | K
     lastWarning = now;
     unreported = 0;
   };
-  app.addHook('onRequest', async (request, reply) => {
+  return (request) => {
     if (ring.length === 0 || isOpenRoute(request)) return;
     // Checked before the key, so a throttled address learns nothing about its guesses.
     const wait = throttle.retryAfter(request.ip);
-    if (wait > 0) {
-      reply.header('retry-after', String(wait));
-      throw new EdgeInferError('EI_TOO_MANY_KEY_FAILURES', [request.ip, wait]);
-    }
+    if (wait > 0) throw new EdgeInferError('EI_TOO_MANY_KEY_FAILURES', [request.ip, wait]).retryAfter(wait);
     const header = request.headers.authorization;
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
     if (match && ring.matches(match[1]!)) return;
@@ -134,5 +147,10 @@ export function installKeyAuth(app: FastifyInstance, keys: readonly string[] | K
     if (header !== undefined) throttle.failed(request.ip);
     failed(request, header === undefined ? 'no key' : 'a wrong key');
     throw new EdgeInferError('EI_UNAUTHORIZED');
-  });
+  };
+}
+
+/** Runs the key gate before every fastify route. */
+export function installKeyAuth(app: FastifyInstance, gate: KeyGate | undefined): void {
+  if (gate) app.addHook('onRequest', async (request) => gate(request));
 }

@@ -7,6 +7,7 @@
 import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import type { BaseLogger } from 'pino';
 import { EdgeInferError, isEdgeInferError, statusCodeOf } from '../errors.js';
 import { IMAGE_CONTENT_TYPES } from '../pipeline/image.js';
 
@@ -34,8 +35,8 @@ export function fromFastifyError(error: FastifyError, request: FastifyRequest, m
 }
 
 /** The Open Inference Protocol answers `{"error": "<message>"}`; everything else `{"error": {"code", "message"}}`. */
-function errorBody(request: FastifyRequest, code: string, message: string): unknown {
-  return request.url.startsWith('/v2') ? { error: message } : { error: { code, message } };
+function errorBody(url: string, code: string, message: string): unknown {
+  return url.startsWith('/v2') ? { error: message } : { error: { code, message } };
 }
 
 /** A refused request may come back after this long: a waiting request's turn comes within about one inference. */
@@ -44,18 +45,34 @@ const RETRY_AFTER_SECONDS = 1;
 /** Path parameters (slot names, versions, camera ids) longer than this answer 400 before any route runs. */
 export const MAX_PARAM_LENGTH = 100;
 
-/** Any error as our answer: mapped to our code, logged (5xx with the cause), sent with our body. */
-function sendError(raw: FastifyError, request: FastifyRequest, reply: FastifyReply, maxBody: number): FastifyReply {
-  const mapped = fromFastifyError(raw, request, maxBody);
-  const error = isEdgeInferError(mapped) ? mapped : new EdgeInferError('EI_INTERNAL', [request.id], raw);
+/** An error as the module answers it over HTTP: the same on fastify's routes and on the lean infer path. */
+export interface ErrorAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+/**
+ * Any thrown value as our answer, logged on the request's logger (5xx with the cause). Anything but our own
+ * error is a 500 that names the request id, never a stack trace.
+ */
+export function errorAnswer(thrown: unknown, url: string, requestId: string, log: Pick<BaseLogger, 'debug' | 'error'>): ErrorAnswer {
+  const error = isEdgeInferError(thrown) ? thrown : new EdgeInferError('EI_INTERNAL', [requestId], thrown);
   const status = statusCodeOf(error);
   // A refusal at the admission bound is the module working as designed under load: counted in metrics, not an error.
-  if (error.code === 'EI_OVERLOADED' || error.code === 'EI_CLIENT_GONE') request.log.debug({ code: error.code }, error.message);
-  else if (status >= 500) request.log.error({ err: error.cause ?? error, code: error.code }, error.message);
-  else request.log.debug({ code: error.code }, error.message);
-  if (status === 401) reply.header('www-authenticate', 'Bearer');
-  if (error.code === 'EI_OVERLOADED') reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-  return reply.code(status).send(errorBody(request, error.code, error.message));
+  if (error.code === 'EI_OVERLOADED' || error.code === 'EI_CLIENT_GONE') log.debug({ code: error.code }, error.message);
+  else if (status >= 500) log.error({ err: error.cause ?? error, code: error.code }, error.message);
+  else log.debug({ code: error.code }, error.message);
+  const headers: Record<string, string> = {};
+  if (status === 401) headers['www-authenticate'] = 'Bearer';
+  const retryAfter = error.retryAfterSeconds ?? (error.code === 'EI_OVERLOADED' ? RETRY_AFTER_SECONDS : undefined);
+  if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
+  return { status, headers, body: errorBody(url, error.code, error.message) };
+}
+
+function sendError(raw: FastifyError, request: FastifyRequest, reply: FastifyReply, maxBody: number): FastifyReply {
+  const answer = errorAnswer(fromFastifyError(raw, request, maxBody), request.url, request.id, request.log);
+  return reply.code(answer.status).headers(answer.headers).send(answer.body);
 }
 
 /**
@@ -84,6 +101,6 @@ export function installErrorHandling(app: FastifyInstance, maxBody: number): voi
   app.setErrorHandler((raw: FastifyError, request: FastifyRequest, reply: FastifyReply) => sendError(raw, request, reply, maxBody));
   app.setNotFoundHandler((request, reply) => {
     const error = new EdgeInferError('EI_ROUTE_NOT_FOUND', [request.method, request.url.split('?')[0]]);
-    return reply.code(404).send(errorBody(request, error.code, error.message));
+    return reply.code(404).send(errorBody(request.url, error.code, error.message));
   });
 }

@@ -49,7 +49,7 @@ export async function azureMlRoutes(app: FastifyInstance, options: ServiceOption
       name,
       toScoreRequest(request),
       (model) => metrics.inferenceSeconds.startTimer({ model: model.name, version: model.version }),
-      clientGone(request, reply),
+      clientGone(request.raw, reply.raw),
     );
     return result;
   };
