@@ -1,7 +1,8 @@
 /**
  * Reads a request body into one buffer whose binary part starts 8-byte aligned, so that OIP binary tensors
  * become typed-array views with no copy (fastify's buffer parser plus an aligning copy made two).
- * The buffers come from a small pool and go back to it once the response is sent: every fresh 1 MB buffer
+ * `/score` reads its JSON bodies the same way, for the pool alone (routes/azureml.ts).
+ * The buffers come from a small pool and go back to it once nothing reads them: every fresh 1 MB buffer
  * counts as external memory, and under load V8 answers that pressure with full mark-compacts (measured:
  * about a fifth fewer with the pool; README, "Performance").
  */
