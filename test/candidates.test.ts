@@ -81,6 +81,24 @@ test.serial('a candidate identical to the active version agrees on every input, 
   });
 });
 
+test.serial('OIP binary inputs are shadowed as they were sent, though the body buffer serves the next request at once', async (t) => {
+  await withService(async (service) => {
+    service.reconciler.apply({ models: { face: { ...slot('1'), candidate: { ...slot('2'), shadowShare: 1 } } } });
+    await service.reconciler.settled();
+    // Back to back, so that each body is read into the buffer the one before gave back while its shadow run waits.
+    for (const fill of [0.1, 0.4, 0.7, -0.5]) {
+      const bytes = Buffer.from(new Float32Array(256 * 256 * 3).map((_, i) => fill + (i % 5) * 0.05).buffer);
+      const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'input:0', shape: [1, 256, 256, 3], datatype: 'FP32', parameters: { binary_data_size: bytes.length } }] }));
+      const response = await fetch(`${service.url}/v2/models/face/infer`, { method: 'POST', headers: { 'inference-header-content-length': String(header.length) }, body: Buffer.concat([header, bytes]) });
+      t.is(response.status, 200);
+    }
+    await until(() => (candidateOf(service)?.shadow?.samples ?? 0) + (candidateOf(service)?.shadow?.dropped ?? 0) >= 4, 'every input shadowed or dropped', { describe: () => candidateOf(service) });
+    const shadow = candidateOf(service)!.shadow!;
+    t.true(shadow.samples > 0);
+    t.like(shadow, { agreed: shadow.samples, errors: 0, maxAbsDiff: 0 }, 'the identical candidate saw the inputs the active version saw');
+  });
+});
+
 test.serial('a different candidate (BlazeFace 128 against 256) disagrees, with precision and recall of its boxes', async (t) => {
   await withService(async (service) => {
     service.reconciler.apply({ models: { face: { ...slot('256'), candidate: { ...slot('128', FRONT_128), shadowShare: 1 } } } });

@@ -234,3 +234,28 @@ test.serial('OIP calls are kept as tensors: the request\'s inputs and the model\
     t.true(outputs[out.name]!.data.every((v, i) => Math.abs(v - out.data[i]!) < 1e-4), `${out.name} as the caller got it`);
   }
 });
+
+test.serial('OIP binary calls are kept as they were sent, though the body buffer serves the next request at once', async (t) => {
+  const svc = await startCollecting();
+  t.teardown(() => svc.close());
+  svc.desire({ collect: { mode: 'all' } });
+  const input = svc.service.registry.active('face')!.signature.inputs[0]!;
+  const fills = [0.125, 0.25, 0.375, 0.5, 0.625, 0.75];
+  const send = async (fill: number) => {
+    const bytes = Buffer.from(new Float32Array(256 * 256 * 3).fill(fill).buffer);
+    const header = Buffer.from(JSON.stringify({ inputs: [{ name: input.name, shape: [1, 256, 256, 3], datatype: 'FP32', parameters: { binary_data_size: bytes.length } }] }));
+    const response = await fetch(`${svc.url}/v2/models/face/infer`, { method: 'POST', headers: { 'inference-header-content-length': String(header.length) }, body: Buffer.concat([header, bytes]) });
+    t.is(response.status, 200);
+  };
+  // One after the other, each body read into the buffer the one before has just given back.
+  for (const fill of fills) await send(fill);
+  const lines = await localLines(svc);
+  t.is(lines.length, fills.length);
+  const kept: number[] = [];
+  for (const line of lines) {
+    const { data } = (JSON.parse((await svc.read(line.input)).toString()) as Record<string, { data: number[] }>)[input.name]!;
+    t.true(data.every((v) => v === data[0]), 'one request\'s tensor throughout');
+    kept.push(data[0]!);
+  }
+  t.deepEqual(kept, fills);
+});

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { Backoff } from '../backoff.js';
 import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
-import type { Tap, TapInput, TappedCall } from '../models/tap.js';
+import { keptInput, type Tap, type TapInput, type TappedCall } from '../models/tap.js';
 import type { Metrics } from '../status/metrics.js';
 import type { CollectStatus, StatusStore } from '../status/store.js';
 import { jsonOf } from './encode.js';
@@ -170,7 +170,7 @@ export class Collector implements Tap {
     this.#publish();
   }
 
-  /** On the request path: the hourly cap, then the queue; the call's buffers are referenced, camera pixels copied. */
+  /** On the request path: the hourly cap, then the queue; buffers the caller reuses are copied (keptInput). */
   #keep(settings: CollectSettings, call: TappedCall, line: Pick<IndexLine, 'reason' | 'confidence' | 'candidate'>): void {
     const model = call.model.name;
     const hour = new Date().toISOString().slice(0, 13);
@@ -184,7 +184,7 @@ export class Collector implements Tap {
       this.#changed();
       return;
     }
-    const input = heldInput(call.input);
+    const input = keptInput(call.input);
     const record: PendingRecord = {
       at: new Date(),
       line: { source: call.source, model, version: call.model.version, latencyMs: Math.round(call.ms * 1000) / 1000, ...line },
@@ -247,12 +247,6 @@ export class Collector implements Tap {
     this.#figures.pendingBytes = this.#folder.bytes;
     this.#options.status.setCollect(this.#figures);
   }
-}
-
-/** The input as the queue holds it: camera pixels are copied (a frame's buffer may be reused for the next one). */
-function heldInput(input: TapInput): TapInput {
-  if (input.kind === 'score' && input.request.kind === 'pixels') return { kind: 'score', request: { ...input.request, pixels: input.request.pixels.slice() } };
-  return input;
 }
 
 function inputBytes(input: TapInput): number {

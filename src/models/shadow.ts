@@ -14,7 +14,7 @@ import type { ShadowSettings } from './deploy.js';
 import type { ModelRegistry } from './registry.js';
 import { judge } from './auto-promote.js';
 import { ShadowStats, type ShadowSnapshot } from './shadow-stats.js';
-import type { Tap, TappedCall } from './tap.js';
+import { keptInput, type Tap, type TappedCall } from './tap.js';
 
 /** Inputs waiting for the candidate, per slot: more are dropped. */
 const MAX_WAITING = 8;
@@ -103,7 +103,7 @@ export class Shadow implements Tap {
     const shadowed = this.#slots.get(call.model.name);
     if (!shadowed || this.#random() >= shadowed.settings.share) return;
     if (shadowed.waiting.length >= MAX_WAITING) return this.#dropped(call.model.name, shadowed);
-    shadowed.waiting.push({ call, at: performance.now() });
+    shadowed.waiting.push({ call: { ...call, input: keptInput(call.input) }, at: performance.now() });
     // After the answer: the caller's reply is sent in the turn that resolved its call.
     if (!shadowed.running) setImmediate(() => void this.#pump(call.model.name));
   }

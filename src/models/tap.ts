@@ -28,6 +28,20 @@ export interface Tap {
   seen(call: TappedCall): void;
 }
 
+/**
+ * The input as a tap may keep it past the call: what the caller reuses once it has its answer is copied (a
+ * camera's frame buffer; an OIP body's pooled buffer, which the binary tensors view). Called only for a call a
+ * tap keeps, so that the rest pay nothing.
+ */
+export function keptInput(input: TapInput): TapInput {
+  if (input.kind === 'infer') {
+    const feeds = Object.fromEntries(Object.entries(input.feeds).map(([name, tensor]) => [name, { ...tensor, data: tensor.data.slice() }]));
+    return { ...input, feeds };
+  }
+  if (input.request.kind === 'pixels') return { kind: 'score', request: { ...input.request, pixels: input.request.pixels.slice() } };
+  return input;
+}
+
 /** `model` as a call from `source` sees it: each score() or infer() that succeeds is told to every one of `taps`. */
 export function tapped(model: ModelVersion, source: ScoreSource, taps: readonly Tap[]): ModelVersion {
   const tell = (input: TapInput, output: unknown, started: number) => {
