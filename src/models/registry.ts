@@ -142,6 +142,11 @@ export class ModelRegistry {
     return [...new Set([...this.#active.keys(), ...this.#expected])];
   }
 
+  /** Whether `name` is one of slots(), without building the list (asked once per request). */
+  hasSlot(name: string): boolean {
+    return this.#active.has(name) || this.#expected.has(name);
+  }
+
   active(name: string): ModelVersion | undefined {
     return this.#active.get(name)?.model;
   }

@@ -26,7 +26,7 @@ export function createRequestRecorder({ status, metrics, registry }: Pick<Servic
     log.debug({ method, url, statusCode, ms: Math.round(ms * 100) / 100 }, 'request');
     // Label values and counters only for slots that exist: a name from a request path that names no slot
     // (404) would otherwise add a series per name, without bound.
-    if (!modelName || !registry.slots().includes(modelName)) return;
+    if (!modelName || !registry.hasSlot(modelName)) return;
     status.countRequest(modelName, statusCode < 400);
     metrics.requests.inc({ route, model: modelName, code: statusCode });
     metrics.requestSeconds.observe({ route, model: modelName }, ms / 1000);

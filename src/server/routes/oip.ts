@@ -69,7 +69,7 @@ export async function oipRoutes(app: FastifyInstance, options: ServiceOptions & 
 
   const ready = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const { name, version } = request.params;
-    if (!registry.slots().includes(name)) throw new EdgeInferError('EI_MODEL_NOT_FOUND', [name, registry.slots().join(', ') || '(none)']);
+    if (!registry.hasSlot(name)) throw new EdgeInferError('EI_MODEL_NOT_FOUND', [name, registry.slots().join(', ') || '(none)']);
     const active = registry.active(name);
     const isReady = active !== undefined && (version === undefined || version === active.version);
     return reply.code(isReady ? 200 : 503).send({ name, ready: isReady });
