@@ -4,7 +4,7 @@
  * largest part of what the module added per binary request (README, "Performance"). Everything a request
  * meets on fastify's route it meets here too, through the same functions: the key gate (auth.ts), admission
  * before the body is read, the infer exchange (oip-infer.ts), request ids (request-id.ts), error answers
- * (http-errors.ts) and the per-request bookkeeping (routes/observability.ts).
+ * (http-errors.ts) and the per-request bookkeeping (request-record.ts).
  *
  * Only plain requests come here: a path whose names are letters, digits, `_` and `-` (versions also `.`), with
  * no query and no %-escapes, and only while CORS is off and the service is not closing. Anything else goes on to
@@ -19,7 +19,7 @@ import { clientGone } from './client-gone.js';
 import { errorAnswer } from './http-errors.js';
 import { headerLengthOf, type OipInfer } from './oip-infer.js';
 import { requestIdOf } from './request-id.js';
-import type { FinishedRequest } from './routes/observability.js';
+import type { FinishedRequest } from './request-record.js';
 
 const INFER_PATH = /^\/v2\/models\/([A-Za-z0-9_-]{1,64})(?:\/versions\/([A-Za-z0-9._-]{1,100}))?\/infer$/;
 
