@@ -101,7 +101,12 @@ export class ScriptThread {
       ...(services.model ? { model: { file: services.model.file, signature: services.model.signature } } : {}),
       ...(options.postprocessor ? { postprocessor: options.postprocessor } : {}),
     };
-    this.#worker = new Worker(WORKER_FILE, { workerData, resourceLimits: { maxOldGenerationSizeMb: limits.memoryMb } });
+    // At the old generation's limit Node ends the worker and gives its heap 16 MB of leeway to get there. V8's own
+    // young generation grows to 16 MB semi-spaces, whose live objects one scavenge can promote all at once: past
+    // the leeway V8 aborts the whole process (seen once in CI on Node 22). A young generation of a 32nd of the
+    // limit, at most 8 MB, promotes far less than the leeway in one step.
+    const young = Math.min(8, Math.max(1, Math.floor(limits.memoryMb / 32)));
+    this.#worker = new Worker(WORKER_FILE, { workerData, resourceLimits: { maxOldGenerationSizeMb: limits.memoryMb, maxYoungGenerationSizeMb: young } });
     this.#loaded = new Promise<void>((resolve, reject) => {
       const deadline = setTimeout(
         () => this.#stop(new EdgeInferError('EI_SCRIPT_TIMEOUT', [options.modelName, 'import and init()', limits.loadTimeoutMs / 1000, '--script-load-timeout'])),
