@@ -103,7 +103,7 @@ export type ErrorCode = keyof typeof ERRORS;
 export class EdgeInferError extends Error {
   readonly code: ErrorCode;
   readonly kind: ErrorKind;
-  /** When the caller may try again, in seconds, where the failure says (a throttled address); see retryAfter(). */
+  /** When the caller may try again, in seconds, where the failure says (a full admission queue, a throttled address). */
   retryAfterSeconds?: number;
 
   /**

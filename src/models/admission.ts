@@ -30,6 +30,9 @@ export interface AdmissionCounts {
   abandoned: number;
 }
 
+/** A refused request may come back after this long: a waiting request's turn comes within about one inference. */
+const RETRY_AFTER_SECONDS = 1;
+
 /**
  * One ONNX Runtime inference already spreads over `threads` intra-op threads (one per core by default), so
  * cores / threads runs keep every core busy; at least two, so that one request's decoding and encoding overlap
@@ -90,7 +93,7 @@ export class Admission {
     if (this.#running < this.#limits.inFlight) return;
     if (this.#queue.length < this.#limits.waiting && !this.#waitTooLong()) return;
     this.#shed++;
-    throw new EdgeInferError('EI_OVERLOADED', [this.#limits.inFlight, this.#limits.waiting]);
+    throw new EdgeInferError('EI_OVERLOADED', [this.#limits.inFlight, this.#limits.waiting]).retryAfter(RETRY_AFTER_SECONDS);
   }
 
   /**

@@ -39,9 +39,6 @@ function errorBody(url: string, code: string, message: string): unknown {
   return url.startsWith('/v2') ? { error: message } : { error: { code, message } };
 }
 
-/** A refused request may come back after this long: a waiting request's turn comes within about one inference. */
-const RETRY_AFTER_SECONDS = 1;
-
 /** Path parameters (slot names, versions, camera ids) longer than this answer 400 before any route runs. */
 export const MAX_PARAM_LENGTH = 100;
 
@@ -65,8 +62,7 @@ export function errorAnswer(thrown: unknown, url: string, requestId: string, log
   else log.debug({ code: error.code }, error.message);
   const headers: Record<string, string> = {};
   if (status === 401) headers['www-authenticate'] = 'Bearer';
-  const retryAfter = error.retryAfterSeconds ?? (error.code === 'EI_OVERLOADED' ? RETRY_AFTER_SECONDS : undefined);
-  if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
+  if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(error.retryAfterSeconds);
   return { status, headers, body: errorBody(url, error.code, error.message) };
 }
 
