@@ -17,11 +17,12 @@ import { HEADER_LENGTH, type EncodedInferResponse } from '../pipeline/oip-codec.
 import type { KeyGate } from './auth.js';
 import { clientGone } from './client-gone.js';
 import { errorAnswer } from './http-errors.js';
-import { headerLengthOf, type OipInfer } from './oip-infer.js';
+import { headerLengthOf, INFER_ROUTE, VERSION_INFER_ROUTE, type OipInfer } from './oip-infer.js';
 import { requestIdOf } from './request-id.js';
 import type { FinishedRequest } from './request-record.js';
 
-const INFER_PATH = /^\/v2\/models\/([A-Za-z0-9_-]{1,64})(?:\/versions\/([A-Za-z0-9._-]{1,100}))?\/infer$/;
+// The name is checked by the desired state's own rule (isValidName) below; versions have no rule of their own.
+const INFER_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([A-Za-z0-9._-]{1,100}))?\/infer$/;
 
 export interface LeanInferOptions {
   oipInfer: OipInfer;
@@ -62,7 +63,7 @@ async function serve(options: LeanInferOptions, request: IncomingMessage, respon
   let body: Buffer | undefined;
   response.once('finish', () => {
     options.oipInfer.release(body);
-    const route = version === undefined ? '/v2/models/:name/infer' : '/v2/models/:name/versions/:version/infer';
+    const route = version === undefined ? INFER_ROUTE : VERSION_INFER_ROUTE;
     options.record({ method: 'POST', url, route, modelName, statusCode: response.statusCode, ms: performance.now() - started, log });
   });
   try {

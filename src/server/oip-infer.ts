@@ -13,6 +13,10 @@ import type { Metrics } from '../status/metrics.js';
 import { BodyBufferPool, readAlignedBody } from './aligned-body.js';
 import { checkJsonDepth, MAX_JSON_DEPTH } from './json-depth.js';
 
+/** The infer routes, as fastify declares them and as the metrics label them on either path. */
+export const INFER_ROUTE = '/v2/models/:name/infer';
+export const VERSION_INFER_ROUTE = '/v2/models/:name/versions/:version/infer';
+
 /** JSON parts shorter than this skip the scanner: too small to hold a tensor whose nested arrays would cost much. */
 const SCAN_FROM_BYTES = 4096;
 

@@ -10,7 +10,7 @@ import { EdgeInferError } from '../../errors.js';
 import { HEADER_LENGTH } from '../../pipeline/oip-codec.js';
 import type { ServiceOptions } from '../app.js';
 import { clientGone } from '../client-gone.js';
-import { headerLengthOf, type OipInfer } from '../oip-infer.js';
+import { headerLengthOf, INFER_ROUTE, VERSION_INFER_ROUTE, type OipInfer } from '../oip-infer.js';
 
 interface ModelParams {
   name: string;
@@ -86,8 +86,8 @@ export async function oipRoutes(app: FastifyInstance, options: ServiceOptions & 
     return reply.header(HEADER_LENGTH, response.headerLength).type('application/octet-stream').send(response.body);
   };
   const refuseIfFull = async (request: FastifyRequest<{ Params: ModelParams }>) => oipInfer.refuseIfFull(request.params.name);
-  app.post('/v2/models/:name/infer', { onRequest: refuseIfFull }, infer);
-  app.post('/v2/models/:name/versions/:version/infer', { onRequest: refuseIfFull }, infer);
+  app.post(INFER_ROUTE, { onRequest: refuseIfFull }, infer);
+  app.post(VERSION_INFER_ROUTE, { onRequest: refuseIfFull }, infer);
 }
 
 function describe(spec: TensorSpec) {
