@@ -78,7 +78,8 @@ async function scorePhoto(base) {
 async function runBundled(target, port) {
   const module = await startModule(port, ['--target', target]);
   try {
-    const status = await getJson(`${module.base}/status`);
+    // `GET /` answers Healthy as soon as the server listens; the bundled model may still be loading.
+    const status = await waitForSlot(module.base, 'face', (s) => s.status === 'active' || s.status === 'failed');
     const score = await scorePhoto(module.base);
     const raw = await infer(module.base);
     const started = performance.now();

@@ -78,7 +78,10 @@ export async function createService(settings: Settings, log: Logger, wiring: Ser
   const engine = new Engine({
     onProbe: (name, probe) => status.setTarget(name, probe),
     // Batches run only once the service is built, so `metrics` (made below, after the registry) is there by then.
-    onBatch: (slot, rows) => metrics.batchSize.observe({ model: slot }, rows),
+    onBatch: (slot, rows, padding) => {
+      metrics.batchSize.observe({ model: slot }, rows);
+      if (padding > 0) metrics.batchPadding.inc({ model: slot }, padding);
+    },
   });
   await engine.probe();
   const derived = defaultAdmissionLimits(settings.threads);

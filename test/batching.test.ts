@@ -14,6 +14,10 @@ import path from 'node:path';
 import test from 'ava';
 import { createLogger } from '../src/log.js';
 import { InputScorer } from '../src/hub/messages.js';
+import { batchingTarget } from '../src/engine/batcher.js';
+import { cpuTarget } from '../src/engine/local-targets.js';
+import { identityModel } from '../src/engine/probe-model.js';
+import type { EngineModel, Target } from '../src/engine/target.js';
 import { BUNDLED_MODEL } from '../src/models/bundled.js';
 import type { ModelSpec } from '../src/models/deploy.js';
 import type { OutputMessage } from '../src/sources/result-message.js';
@@ -253,6 +257,69 @@ test.serial('a preferred batch size runs as soon as it can be made, without wait
   const after = await batches('pref');
   t.is(after.rows - before.rows, 4);
   t.is(after.runs - before.runs, 2, 'two batches of the preferred 2');
+});
+
+/** Zero rows added to the slot's batches so far (edge_infer_batch_padding_rows_total). */
+async function padding(model: string): Promise<number> {
+  const text = await (await fetch(`${service.url}/metrics`)).text();
+  return Number(new RegExp(`^edge_infer_batch_padding_rows_total\\{model="${model}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+}
+
+test.serial('with padBatches a batch is filled with zero rows up to maxBatch, and each request still gets exactly its own rows', async (t) => {
+  t.true(await service.deploy({ name: 'padded', version: '1', uri: ocrClassifierPath, batching: { maxBatch: 8, maxDelayMicros: 1_000_000, padBatches: true } }));
+  const inputs = [1, 2, 3].map((seed) => input(seed + 800));
+  const reference = await oneByOne(inputs);
+  const before = await batches('padded');
+  // The version's own warm-up runs went through the batcher too.
+  const padded = await padding('padded');
+  const answers = await Promise.all(inputs.map((data) => oipBinary('padded', data)));
+  answers.forEach((answer, i) => t.deepEqual(answer.scores, reference[i], `request ${i}`));
+  const after = await batches('padded');
+  t.is(after.rows - before.rows, 3, 'the histogram counts the requests\' rows, not the padding');
+  t.is(after.runs - before.runs, 1);
+  t.is((await padding('padded')) - padded, 5, 'three rows ran as a batch of 8');
+
+  // One request of 3 rows alone is padded too; one of 8 (maxBatch) is not.
+  const three = input(900, 3 * PER_REQUEST);
+  const threeShape = [3, ...SHAPE.slice(1)];
+  const alone = await oipBinaryAt(service.url, 'padded', three, threeShape);
+  t.deepEqual(alone.scores, (await oipBinaryAt(service.url, 'plain', three, threeShape)).scores);
+  t.is((await padding('padded')) - padded, 10);
+  const eightShape = [8, ...SHAPE.slice(1)];
+  t.is((await oipBinaryAt(service.url, 'padded', input(901, 8 * PER_REQUEST), eightShape)).status, 200);
+  t.is((await padding('padded')) - padded, 10);
+  // Slots that do not pad have no padding figures at all.
+  t.is(await padding('cls'), 0);
+});
+
+test.serial('padBatches warms a batch of maxBatch rows at load for a model fixed past its first dimension, and nothing for one whose other dimensions are free', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'edge-infer-batching-sizes-'));
+  const identity = path.join(dir, 'identity.onnx');
+  await writeFile(identity, identityModel(['n', 4]));
+  /** The CPU target, telling the first dimension of every run its models make. */
+  const recording = (runs: number[]): Target => {
+    const cpu = cpuTarget(1);
+    const record = (model: EngineModel): EngineModel => ({ ...model, file: model.file, signature: model.signature, run: (feeds, names) => (runs.push(Object.values(feeds)[0]!.dims[0]!), model.run(feeds, names)), release: () => model.release() });
+    return { running: cpu.running, load: async (file) => record(await cpu.load(file)), createSession: (file) => cpu.createSession(file) };
+  };
+  const runs: number[] = [];
+  const settings = { maxBatch: 6, maxDelayMicros: 0, padBatches: true };
+  const model = await batchingTarget('identity', recording(runs), settings, () => undefined).load(identity);
+  try {
+    t.deepEqual(runs, [6], 'one batch of maxBatch zero rows');
+    const rows = Float32Array.from({ length: 12 }, (_, i) => i + 1);
+    const outputs = await model.run({ x: { type: 'float32', dims: [3, 4], data: rows } });
+    t.is(runs.at(-1), 6, 'three rows ran as six');
+    t.deepEqual(outputs.y!.dims, [3, 4]);
+    t.deepEqual([...outputs.y!.data], [...rows]);
+  } finally {
+    await model.release();
+  }
+
+  const free: number[] = [];
+  const cls = await batchingTarget('cls', recording(free), settings, () => undefined).load(ocrClassifierPath);
+  await cls.release();
+  t.deepEqual(free, [], 'no shape past the first dimension to warm');
 });
 
 test.serial('batching a model whose first input dimension is fixed fails the slot with EI_BATCHING_UNSUPPORTED; contradictory settings are EI_DESIRED_INVALID', async (t) => {

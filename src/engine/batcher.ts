@@ -10,13 +10,17 @@
  * - The oldest request waits at most the delay for company; a full batch (or a preferred size) runs at once.
  * - One batch runs at a time per version (a Triton instance); requests that arrive meanwhile form the next one.
  * - A run that fails fails the requests of that batch only.
+ * - With `padBatches` (the default on the GPU), every batch is filled with zero rows up to maxBatch, and that one
+ *   shape is warmed up at load: ONNX Runtime's CUDA provider, as onnxruntime-node sets it up, spends 0.6–1.2 s on
+ *   any run whose input shape differs from the run before (measured on an H100, going back to a shape it had seen
+ *   too), so a batcher that ran batches of varying sizes would stall on most of them.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { EdgeInferError } from '../errors.js';
+import { EdgeInferError, messageOf } from '../errors.js';
 import { assembleFeeds, checkDtypeAndShape } from '../pipeline/feeds.js';
 import { dtypeInfo } from './dtypes.js';
 import type { EngineModel, Target } from './target.js';
-import { elementCount, type Feeds, type ModelSignature, type Outputs, type Tensor, type TensorSpec } from './tensor.js';
+import { elementCount, zeroFeeds, type Feeds, type ModelSignature, type Outputs, type Tensor, type TensorSpec } from './tensor.js';
 
 const MAX_BATCH = 1024;
 
@@ -35,6 +39,7 @@ export const BatchingSchema = Type.Object(
         Type.Array(Type.Integer({ minimum: 1, maximum: MAX_BATCH }), { minItems: 1, maxItems: 32 }),
       ]),
     ),
+    padBatches: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
@@ -54,8 +59,8 @@ export function batchingProblem(settings: BatchingSettings): string | undefined 
   return `/preferredBatchSizes: ${tooLarge} is not between 1 and maxBatch (${settings.maxBatch})`;
 }
 
-/** Told of every batch run: the slot and the rows it stacked (metrics). */
-export type BatchObserver = (slot: string, rows: number) => void;
+/** Told of every batch run: the slot, the requests' rows it stacked, and the zero rows it was padded with (metrics). */
+export type BatchObserver = (slot: string, rows: number, padding: number) => void;
 
 /** `target` with every model it loads batched; entry scripts' extra sessions (`createSession`) are not. */
 export function batchingTarget(slot: string, target: Target, settings: BatchingSettings, onBatch: BatchObserver): Target {
@@ -70,7 +75,9 @@ export function batchingTarget(slot: string, target: Target, settings: BatchingS
         await model.release();
         throw new EdgeInferError('EI_BATCHING_UNSUPPORTED', [slot, problem]);
       }
-      return new BatchedModel(slot, model, settings, onBatch);
+      const pad = settings.padBatches ?? target.running.target === 'gpu';
+      if (pad) await warmPadded(slot, model, settings.maxBatch);
+      return new BatchedModel(slot, model, settings, pad, onBatch);
     },
     createSession: (file) => target.createSession(file),
   };
@@ -88,6 +95,21 @@ function unbatchable(signature: ModelSignature): string | undefined {
   const output = signature.outputs.find((o) => o.shape.length > 0 && fixedFirst(o));
   if (output) return `the first dimension of output "${output.name}" is ${JSON.stringify(output.shape[0])}, not free`;
   return undefined;
+}
+
+/**
+ * Runs one batch of `rows` zero rows, so that the provider's cost for that shape is paid before the version serves.
+ * Only for a model whose inputs are fixed past the first dimension: for any other, the shape requests will bring
+ * is unknown, and the first batch pays instead (README, "Dynamic batching").
+ */
+async function warmPadded(slot: string, model: EngineModel, rows: number): Promise<void> {
+  if (model.signature.inputs.some((spec) => spec.shape.slice(1).some((d) => typeof d !== 'number' || d < 0))) return;
+  try {
+    await model.run(zeroFeeds(model.signature, rows));
+  } catch (error) {
+    await model.release();
+    throw new EdgeInferError('EI_WARMUP_FAILED', [slot, `a batch of ${rows} zero rows: ${messageOf(error)}`], error);
+  }
 }
 
 interface Pending {
@@ -110,6 +132,8 @@ class BatchedModel implements EngineModel {
   readonly #maxBatch: number;
   readonly #delayMs: number;
   readonly #preferred: number[];
+  /** Whether batches are padded up to maxBatch rows rather than run at the size they have. */
+  readonly #pad: boolean;
   readonly #onBatch: BatchObserver;
   #queue: Pending[] = [];
   #running = false;
@@ -117,7 +141,7 @@ class BatchedModel implements EngineModel {
   /** The request the timer waits for. */
   #timerFor: Pending | undefined;
 
-  constructor(slot: string, model: EngineModel, settings: BatchingSettings, onBatch: BatchObserver) {
+  constructor(slot: string, model: EngineModel, settings: BatchingSettings, pad: boolean, onBatch: BatchObserver) {
     this.file = model.file;
     this.signature = model.signature;
     this.#slot = slot;
@@ -125,6 +149,7 @@ class BatchedModel implements EngineModel {
     this.#maxBatch = settings.maxBatch;
     this.#delayMs = settings.maxDelayMicros / 1000;
     this.#preferred = preferredSizes(settings);
+    this.#pad = pad;
     this.#onBatch = onBatch;
   }
 
@@ -228,15 +253,17 @@ class BatchedModel implements EngineModel {
     const taken = new Set(batch);
     this.#queue = this.#queue.filter((pending) => !taken.has(pending));
     const rows = sumRows(batch);
+    // A request of more rows than maxBatch (or of none) runs at its own size.
+    const runRows = this.#pad && rows > 0 && rows < this.#maxBatch ? this.#maxBatch : rows;
     try {
-      this.#onBatch(this.#slot, rows);
-      // One request alone runs as it came: no copy in, no split out.
-      if (batch.length === 1) {
+      this.#onBatch(this.#slot, rows, runRows - rows);
+      // One request alone, at a size that needs no padding, runs as it came: no copy in, no split out.
+      if (batch.length === 1 && runRows === rows) {
         batch[0]!.resolve(await this.#model.run(batch[0]!.feeds, batch[0]!.outputNames));
         return;
       }
-      const outputs = await this.#model.run(stack(this.signature, batch, rows), batch[0]!.outputNames);
-      const parts = split(this.#slot, outputs, batch, rows);
+      const outputs = await this.#model.run(stack(this.signature, batch, runRows), batch[0]!.outputNames);
+      const parts = split(this.#slot, outputs, batch, runRows);
       batch.forEach((pending, i) => pending.resolve(parts[i]!));
     } catch (error) {
       for (const pending of batch) pending.reject(error);
@@ -253,7 +280,7 @@ function sumRows(batch: readonly Pending[]): number {
   return rows;
 }
 
-/** One tensor per input, the requests' rows one after another along the first dimension. */
+/** One tensor per input of `rows` rows: the requests' rows one after another along the first dimension, then zeros. */
 function stack(signature: ModelSignature, batch: readonly Pending[], rows: number): Feeds {
   const feeds: Feeds = {};
   for (const spec of signature.inputs) {
@@ -272,7 +299,7 @@ function stack(signature: ModelSignature, batch: readonly Pending[], rows: numbe
   return feeds;
 }
 
-/** Each request's rows of every output, as views of the batch's outputs (no copy). */
+/** Each request's rows of every output, as views of the batch's outputs (no copy); padding rows are left out. */
 function split(slot: string, outputs: Outputs, batch: readonly Pending[], rows: number): Outputs[] {
   const parts: Outputs[] = batch.map(() => ({}));
   for (const [name, tensor] of Object.entries(outputs)) {

@@ -17,16 +17,23 @@ const number = (field: number, value: number): number[] => [...varint(field << 3
 const bytes = (field: number, content: number[]): number[] => [...varint((field << 3) | 2), ...varint(content.length), ...content];
 const text = (field: number, value: string): number[] => bytes(field, [...Buffer.from(value, 'utf8')]);
 
-/** ValueInfoProto: a float tensor of shape [1]. */
-const floatOfOne = (name: string): number[] =>
-  [...text(1, name), ...bytes(2, bytes(1, [...number(1, 1), ...bytes(2, bytes(1, number(1, 1)))]))];
+/** TensorShapeProto.Dimension: a size, or the name of a free dimension. */
+const dimension = (d: number | string): number[] => bytes(1, typeof d === 'number' ? number(1, d) : text(2, d));
 
-const graph = [
-  ...bytes(1, [...text(1, 'x'), ...text(2, 'y'), ...text(3, 'probe'), ...text(4, 'Identity')]),
-  ...text(2, 'edge-infer-probe'),
-  ...bytes(11, floatOfOne('x')),
-  ...bytes(12, floatOfOne('y')),
-];
+/** ValueInfoProto: a float tensor of `shape`. */
+const floatTensor = (name: string, shape: ReadonlyArray<number | string>): number[] =>
+  [...text(1, name), ...bytes(2, bytes(1, [...number(1, 1), ...bytes(2, shape.flatMap(dimension))]))];
 
-export const PROBE_MODEL = Uint8Array.from([...number(1, 7), ...bytes(7, graph), ...bytes(8, number(2, 13))]);
+/** y = Identity(x), both float tensors of `shape` (a string names a free dimension). */
+export function identityModel(shape: ReadonlyArray<number | string>): Uint8Array {
+  const graph = [
+    ...bytes(1, [...text(1, 'x'), ...text(2, 'y'), ...text(3, 'probe'), ...text(4, 'Identity')]),
+    ...text(2, 'edge-infer-probe'),
+    ...bytes(11, floatTensor('x', shape)),
+    ...bytes(12, floatTensor('y', shape)),
+  ];
+  return Uint8Array.from([...number(1, 7), ...bytes(7, graph), ...bytes(8, number(2, 13))]);
+}
+
+export const PROBE_MODEL = identityModel([1]);
 export const PROBE_FEEDS = { x: { type: 'float32', dims: [1], data: Float32Array.of(1) } };

@@ -42,11 +42,15 @@ export function shapeMatches(spec: TensorSpec, dims: readonly number[]): boolean
   return spec.shape.every((d, i) => typeof d !== 'number' || d < 0 || d === dims[i]);
 }
 
-/** Zeros of each input's shape, every free dimension 1: the unit-size request (warm-up, tensor limits). */
-export function zeroFeeds(signature: ModelSignature): Feeds {
+/**
+ * Zeros of each input's shape, every free dimension 1: the unit-size request (warm-up, tensor limits).
+ * @param rows the first dimension instead (a batch's warm-up).
+ */
+export function zeroFeeds(signature: ModelSignature, rows?: number): Feeds {
   const feeds: Feeds = {};
   for (const input of signature.inputs) {
     const dims = unitShape(input);
+    if (rows !== undefined) dims[0] = rows;
     const info = dtypeInfo(input.type);
     if (!info) throw new Error(`input "${input.name}" has type ${input.type}, which warm-up cannot fill`);
     feeds[input.name] = { type: input.type, dims, data: new info.array(elementCount(dims)) };

@@ -22,6 +22,7 @@ export interface Metrics {
   readonly hubReconnects: client.Counter<'cause'>;
   readonly outputsDropped: client.Counter<'output'>;
   readonly batchSize: client.Histogram<'model'>;
+  readonly batchPadding: client.Counter<'model'>;
   readonly shadowRuns: client.Counter<'model' | 'outcome'>;
 }
 
@@ -107,6 +108,12 @@ export function createMetrics(status: StatusStore, admission: () => Map<string, 
       help: 'Rows stacked into each inference by dynamic batching, by model (slots with "batching" only; _count is the runs, _sum the requests\' rows)',
       labelNames: ['model'],
       buckets: BATCH_BUCKETS,
+      registers: [registry],
+    }),
+    batchPadding: new client.Counter({
+      name: 'edge_infer_batch_padding_rows_total',
+      help: 'Zero rows added to batches to bring them up to a run size, by model (slots with "batching" and padBatches: the GPU by default)',
+      labelNames: ['model'],
       registers: [registry],
     }),
     shadowRuns: new client.Counter({
