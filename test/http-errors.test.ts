@@ -1,4 +1,6 @@
 import test from 'ava';
+import { EdgeInferError } from '../src/errors.js';
+import { errorAnswer } from '../src/server/http-errors.js';
 import { photo, postImage, postJson } from './support/fixtures.js';
 import { startService, type TestService } from './support/service.js';
 
@@ -111,4 +113,16 @@ test('many bad requests at once while good ones run: every good one succeeds', a
     results.map((r) => r.status),
     [...Array(6).fill(200), ...Array(6).fill(400)],
   );
+});
+
+test('a 503 that tells a reported state (no active version yet) is logged at debug; a fault is logged at error with its cause', (t) => {
+  const logged: Array<[string, unknown]> = [];
+  const log = { debug: (fields: unknown) => logged.push(['debug', fields]), error: (fields: unknown) => logged.push(['error', fields]) };
+  const notReady = errorAnswer(new EdgeInferError('EI_MODEL_NOT_READY', ['face', 'not loaded yet']), '/score', 'r1', log);
+  t.is(notReady.status, 503);
+  t.deepEqual(logged, [['debug', { code: 'EI_MODEL_NOT_READY' }]]);
+  const cause = new Error('boom');
+  const internal = errorAnswer(cause, '/score', 'r2', log);
+  t.is(internal.status, 500);
+  t.deepEqual(logged[1], ['error', { err: cause, code: 'EI_INTERNAL' }]);
 });

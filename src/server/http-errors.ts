@@ -50,14 +50,20 @@ export interface ErrorAnswer {
 }
 
 /**
+ * 503s that tell the caller a state the module reports elsewhere, not a fault of this request: the admission bound
+ * (metrics), a caller gone, a slot with no active version yet and a camera with no frame yet (status and twin). Logged
+ * at debug: at error, every request during a slow load (seconds on a GPU) would log a stack trace.
+ */
+const STATE_REFUSALS: ReadonlySet<string> = new Set(['EI_OVERLOADED', 'EI_CLIENT_GONE', 'EI_MODEL_NOT_READY', 'EI_CAMERA_NO_FRAME']);
+
+/**
  * Any thrown value as our answer, logged on the request's logger (5xx with the cause). Anything but our own
  * error is a 500 that names the request id, never a stack trace.
  */
 export function errorAnswer(thrown: unknown, url: string, requestId: string, log: Pick<BaseLogger, 'debug' | 'error'>): ErrorAnswer {
   const error = isEdgeInferError(thrown) ? thrown : new EdgeInferError('EI_INTERNAL', [requestId], thrown);
   const status = statusCodeOf(error);
-  // A refusal at the admission bound is the module working as designed under load: counted in metrics, not an error.
-  if (error.code === 'EI_OVERLOADED' || error.code === 'EI_CLIENT_GONE') log.debug({ code: error.code }, error.message);
+  if (STATE_REFUSALS.has(error.code)) log.debug({ code: error.code }, error.message);
   else if (status >= 500) log.error({ err: error.cause ?? error, code: error.code }, error.message);
   else log.debug({ code: error.code }, error.message);
   const headers: Record<string, string> = {};
