@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import test from 'ava';
 import { photo, postImage, postJson } from './support/fixtures.js';
-import { startService } from './support/service.js';
+import { bundledFace, startService } from './support/service.js';
 
 test('10,000 requests to random slot names leave /metrics and /status as they were', async (t) => {
   const service = await startService();
@@ -36,6 +36,28 @@ test('10,000 requests to random slot names leave /metrics and /status as they we
     t.deepEqual(Object.keys(status.counters.requests), ['face']);
     // Requests to the slot that exists are still counted.
     t.regex(metricsAfter, /edge_infer_requests_total\{route="\/models\/:name\/score",model="face",code="200"\} 1/);
+  } finally {
+    await service.close();
+  }
+});
+
+test('a slot removed from the desired state leaves no series in /metrics and no counters in /status', async (t) => {
+  const gone = { ...bundledFace, name: 'gone', version: '1' };
+  const service = await startService({ models: [bundledFace, gone] });
+  try {
+    for (const name of ['face', 'gone']) t.is((await postImage(`${service.url}/models/${name}/score`, await photo(1))).status, 200);
+    const before = await (await fetch(`${service.url}/metrics`)).text();
+    t.regex(before, /edge_infer_requests_total\{route="\/models\/:name\/score",model="gone",code="200"\} 1/);
+    t.regex(before, /edge_infer_inference_duration_seconds_bucket\{le="[^"]+",model="gone"/);
+
+    service.reconciler.apply({ models: { face: { version: bundledFace.version, uri: bundledFace.uri, ...bundledFace.settings } } });
+    await service.reconciler.settled();
+    const after = await (await fetch(`${service.url}/metrics`)).text();
+    t.false(after.includes('model="gone"'), after.split('\n').filter((line) => line.includes('model="gone"')).join('\n'));
+    // The slot that stays keeps its series.
+    t.regex(after, /edge_infer_requests_total\{route="\/models\/:name\/score",model="face",code="200"\} 1/);
+    const status = (await (await fetch(`${service.url}/status`)).json()) as { counters: { requests: Record<string, unknown> } };
+    t.deepEqual(Object.keys(status.counters.requests), ['face']);
   } finally {
     await service.close();
   }

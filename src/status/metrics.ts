@@ -163,7 +163,29 @@ export function createMetrics(status: StatusStore, admission: () => Map<string, 
     },
   });
   admissionMetrics(registry, admission);
+  // The metrics written on the hot path keep a removed slot's series until told; those read at scrape follow the
+  // status by themselves. Without this, every slot a device ever served would stay in /metrics.
+  const perModel: PerModelMetric[] = [metrics.requests, metrics.requestSeconds, metrics.inferenceSeconds, metrics.swaps, metrics.collectRecords, metrics.batchSize, metrics.batchPadding, metrics.shadowRuns];
+  status.on('model-removed', (name: string) => {
+    for (const metric of perModel) void forgetSeries(metric, name);
+  });
   return metrics;
+}
+
+/** A metric with a `model` label, as `forgetSeries` reads and removes its series. */
+type PerModelMetric = Pick<client.Counter<string>, 'get' | 'remove'>;
+
+/** Removes each series labelled `model=name`; a histogram's buckets (`le`) go with their series. */
+async function forgetSeries(metric: PerModelMetric, name: string): Promise<void> {
+  const seen = new Set<string>();
+  for (const { labels } of (await metric.get()).values) {
+    if (labels.model !== name) continue;
+    const { le: _bucket, ...series } = labels;
+    const key = JSON.stringify(series);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    metric.remove(series);
+  }
 }
 
 /** In flight and waiting (gauges), shed and abandoned (counters since the slot was first served), per model. */

@@ -141,7 +141,7 @@ export interface StatusSnapshot {
   counters: { requests: Record<string, RequestCounters> };
 }
 
-export class StatusStore extends EventEmitter<{ change: [] }> {
+export class StatusStore extends EventEmitter<{ change: []; 'model-removed': [name: string] }> {
   readonly #runtime: RuntimeStatus;
   readonly #models = new Map<string, ModelStatus>();
   /** When each slot last entered `loading` (monotonic clock), to time the load that ends in `active`. */
@@ -241,9 +241,12 @@ export class StatusStore extends EventEmitter<{ change: [] }> {
     this.emit('change');
   }
 
+  /** Forgets a removed slot, its request counters too; `model-removed` tells the metrics to drop its series. */
   removeModel(name: string): void {
     this.#loadingSince.delete(name);
+    this.#requests.delete(name);
     if (this.#models.delete(name)) this.emit('change');
+    this.emit('model-removed', name);
   }
 
   /** Merges `patch` into a camera's status. */
