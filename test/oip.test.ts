@@ -1,7 +1,7 @@
 import test from 'ava';
 import * as ort from 'onnxruntime-node';
 import { BUNDLED_MODEL } from '../src/models/bundled.js';
-import { startService, type TestService } from './support/service.js';
+import { bundledFace, startService, type TestService } from './support/service.js';
 
 interface InferResponse {
   model_name: string;
@@ -33,6 +33,19 @@ test.before(async () => {
 test.after.always(() => service?.close());
 
 const inferUrl = () => `${service.url}/v2/models/face/infer`;
+
+test('before its first desired state is planned the module is live but not ready; ready once the slot is active', async (t) => {
+  // No models: startService then applies no desired state, as a module that has not read its twin or file yet.
+  const early = await startService({ models: [] });
+  try {
+    t.is((await fetch(`${early.url}/v2/health/live`)).status, 200);
+    t.is((await fetch(`${early.url}/v2/health/ready`)).status, 503);
+    t.true(await early.deploy(bundledFace));
+    t.is((await fetch(`${early.url}/v2/health/ready`)).status, 200);
+  } finally {
+    await early.close();
+  }
+});
 
 test('server and model metadata, liveness and readiness', async (t) => {
   const server = (await (await fetch(`${service.url}/v2`)).json()) as { name: string; extensions: string[] };

@@ -43,9 +43,14 @@ export async function oipRoutes(app: FastifyInstance, options: ServiceOptions & 
     return reply.code(ready ? 200 : 503).send({ ready });
   });
 
-  /** Ready once every slot whose version is at hand is active; a slot that failed has nothing to wait for. */
+  /**
+   * Ready once every slot whose version is at hand is active; a slot that failed has nothing to wait for. Before
+   * the first desired state is planned there is no slot at all (even the bundled model is one), which is not ready:
+   * a client that waited for ready was then answered 503 by /score (seen in CI, Node 22).
+   */
   function isServerReady(): boolean {
-    return registry.slots().every((name) => registry.active(name) !== undefined || status.model(name)?.status === 'failed');
+    const slots = registry.slots();
+    return slots.length > 0 && slots.every((name) => registry.active(name) !== undefined || status.model(name)?.status === 'failed');
   }
 
   const metadata = async (request: FastifyRequest<{ Params: ModelParams }>) => {
