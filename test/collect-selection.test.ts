@@ -23,13 +23,23 @@ import { until } from './support/until.js';
 const tmpfs = await mountTmpfs('1m');
 test.after.always(() => tmpfs?.unmount());
 
+/** An index file as listed; one listed open may have been closed (renamed without `.open`) before the read. */
+async function readIndex(svc: CollectingService, file: string): Promise<Buffer> {
+  try {
+    return await svc.read(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !file.endsWith('.open')) throw error;
+    return svc.read(file.slice(0, -'.open'.length));
+  }
+}
+
 /** Index lines in the folder, open index files included, in id order. */
 async function localLines(svc: CollectingService): Promise<IndexLine[]> {
   await svc.service.collector.flush();
   const lines: IndexLine[] = [];
   for (const file of await svc.files()) {
     if (!/\/index-[^/]+\.jsonl(\.open)?$/.test(file)) continue;
-    for (const text of (await svc.read(file)).toString().trim().split('\n')) lines.push(JSON.parse(text) as IndexLine);
+    for (const text of (await readIndex(svc, file)).toString().trim().split('\n')) lines.push(JSON.parse(text) as IndexLine);
   }
   return lines.sort((a, b) => a.id.localeCompare(b.id));
 }
