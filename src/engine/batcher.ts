@@ -20,7 +20,7 @@ import { EdgeInferError, messageOf } from '../errors.js';
 import { assembleFeeds, checkDtypeAndShape } from '../pipeline/feeds.js';
 import { dtypeInfo } from './dtypes.js';
 import type { EngineModel, Target } from './target.js';
-import { elementCount, zeroFeeds, type Feeds, type ModelSignature, type Outputs, type Tensor, type TensorSpec } from './tensor.js';
+import { elementCount, isFreeDimension, zeroFeeds, type Feeds, type ModelSignature, type Outputs, type Tensor, type TensorSpec } from './tensor.js';
 
 const MAX_BATCH = 1024;
 
@@ -86,7 +86,7 @@ export function batchingTarget(slot: string, target: Target, settings: BatchingS
 /** Why a model cannot be batched: an input or output whose first dimension is fixed, or an input of no numeric type. */
 function unbatchable(signature: ModelSignature): string | undefined {
   if (signature.inputs.length === 0) return 'it has no inputs';
-  const fixedFirst = (spec: TensorSpec) => spec.shape.length === 0 || (typeof spec.shape[0] === 'number' && spec.shape[0] >= 0);
+  const fixedFirst = (spec: TensorSpec) => spec.shape.length === 0 || !isFreeDimension(spec.shape[0]!);
   const input = signature.inputs.find(fixedFirst);
   if (input) return `the first dimension of input "${input.name}" is ${JSON.stringify(input.shape[0] ?? 'absent')}, not free (shape ${JSON.stringify(input.shape)})`;
   const typeless = signature.inputs.find((i) => !dtypeInfo(i.type));
@@ -103,7 +103,7 @@ function unbatchable(signature: ModelSignature): string | undefined {
  * is unknown, and the first batch pays instead (README, "Dynamic batching").
  */
 async function warmPadded(slot: string, model: EngineModel, rows: number): Promise<void> {
-  if (model.signature.inputs.some((spec) => spec.shape.slice(1).some((d) => typeof d !== 'number' || d < 0))) return;
+  if (model.signature.inputs.some((spec) => spec.shape.slice(1).some(isFreeDimension))) return;
   try {
     await model.run(zeroFeeds(model.signature, rows));
   } catch (error) {

@@ -15,7 +15,7 @@ import { runPostprocessor } from './script-worker-postprocess.js';
 import type { Target, TargetName } from './target.js';
 import { runtimeReason } from './runtime-reason.js';
 import { checkInputs, checkOutputs, resolveTensorLimits } from './tensor-limits.js';
-import { zeroFeeds, type Feeds, type ModelSignature, type Outputs } from './tensor.js';
+import { isFreeDimension, zeroFeeds, type Feeds, type ModelSignature, type Outputs } from './tensor.js';
 
 export { zeroFeeds } from './tensor.js';
 
@@ -189,7 +189,7 @@ async function warmUp(version: ModelVersion, log: Logger): Promise<void> {
     if (version.signature.inputs.length === 0) return;
     await version.infer(zeroFeeds(version.signature));
   } catch (error) {
-    if (sample === undefined && version.signature.inputs.some((i) => i.shape.some((d) => typeof d !== 'number' || d < 0))) {
+    if (sample === undefined && version.signature.inputs.some((i) => i.shape.some(isFreeDimension))) {
       // Zeros of guessed sizes may not fit a model with free dimensions; that says nothing about real requests.
       log.warn({ model: version.name, err: messageOf(error) }, 'warm-up with zeros did not run; add an inputSample to the package to warm it up');
       return;

@@ -10,7 +10,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { EdgeInferError } from '../errors.js';
 import { dtypeInfo } from './dtypes.js';
 import type { EngineModel } from './target.js';
-import { elementCount, unitShape, zeroFeeds, type Feeds, type ModelSignature, type Outputs, type TensorSpec } from './tensor.js';
+import { elementCount, isFreeDimension, unitShape, zeroFeeds, type Feeds, type ModelSignature, type Outputs, type TensorSpec } from './tensor.js';
 
 /** A slot's (or a package manifest's) `limits`; every field is optional and has a derived default. */
 export const TensorLimitsSchema = Type.Object(
@@ -107,7 +107,7 @@ export function checkOutputs(modelName: string, outputs: Outputs, limits: Tensor
 
 /** The positions of an input's free dimensions. */
 function freeAxes(spec: TensorSpec): number[] {
-  return spec.shape.flatMap((d, axis) => (typeof d === 'number' && d >= 0 ? [] : [axis]));
+  return spec.shape.flatMap((d, axis) => (isFreeDimension(d) ? [axis] : []));
 }
 
 

@@ -32,6 +32,11 @@ export function elementCount(dims: readonly number[]): number {
   return count;
 }
 
+/** Whether a model's dimension takes any size: a symbolic name, or a negative number. */
+export function isFreeDimension(d: TensorSpec['shape'][number]): boolean {
+  return typeof d !== 'number' || d < 0;
+}
+
 /** The shape a request must match, with symbolic dimensions shown as -1 (as the Open Inference Protocol does). */
 export function fixedShape(spec: TensorSpec): number[] {
   return spec.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
@@ -39,7 +44,7 @@ export function fixedShape(spec: TensorSpec): number[] {
 
 export function shapeMatches(spec: TensorSpec, dims: readonly number[]): boolean {
   if (spec.shape.length !== dims.length) return false;
-  return spec.shape.every((d, i) => typeof d !== 'number' || d < 0 || d === dims[i]);
+  return spec.shape.every((d, i) => isFreeDimension(d) || d === dims[i]);
 }
 
 /**

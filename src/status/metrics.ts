@@ -112,7 +112,7 @@ export function createMetrics(status: StatusStore, admission: () => Map<string, 
     }),
     batchPadding: new client.Counter({
       name: 'edge_infer_batch_padding_rows_total',
-      help: 'Zero rows added to batches to bring them up to a run size, by model (slots with "batching" and padBatches: the GPU by default)',
+      help: 'Zero rows added to batches to bring them up to maxBatch rows, by model (slots with "batching" and padBatches: the GPU by default)',
       labelNames: ['model'],
       registers: [registry],
     }),
