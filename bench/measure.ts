@@ -30,25 +30,32 @@ export async function sequentialLatency(operation: () => Promise<unknown>, secon
 }
 
 /**
- * p50 of two pieces of work run alternately, one request each in turn, so that whatever else loads the machine
- * falls on both alike: the ratio a goal is about.
+ * Which of `count` takers goes where in turn number `turn`: a rotation, so that over the turns each takes each
+ * place as often as the others. A fixed order favoured one place: a second bare server always following the
+ * service read 0.90–1.16x of the first in the same run (bench/README.md, "Taking turns").
  */
-export async function pairedP50(a: () => Promise<unknown>, b: () => Promise<unknown>, seconds: number, warmup = 20): Promise<[number, number]> {
+function turnOrder(count: number, turn: number): number[] {
+  return Array.from({ length: count }, (_, place) => (place + turn) % count);
+}
+
+/**
+ * p50 of pieces of work run in turns, one request each, so that whatever else loads the machine falls on all
+ * alike: the ratios a goal is about. One p50 per piece of work, in the order given.
+ */
+export async function p50TakingTurns(works: Array<() => Promise<unknown>>, seconds: number, warmup = 20): Promise<number[]> {
   for (let i = 0; i < warmup; i++) {
-    await a();
-    await b();
+    for (const work of works) await work();
   }
-  const times: [number[], number[]] = [[], []];
+  const times: number[][] = works.map(() => []);
   const end = performance.now() + seconds * 1000;
-  while (performance.now() < end) {
-    for (const [i, work] of [a, b].entries()) {
+  for (let turn = 0; performance.now() < end; turn++) {
+    for (const i of turnOrder(works.length, turn)) {
       const t0 = performance.now();
-      await work();
+      await works[i]!();
       times[i]!.push(performance.now() - t0);
     }
   }
-  const p50 = (list: number[]) => list.sort((x, y) => x - y)[Math.floor(list.length / 2)]!;
-  return [p50(times[0]), p50(times[1])];
+  return times.map((list) => list.sort((x, y) => x - y)[Math.floor(list.length / 2)]!);
 }
 
 /** Keeps `concurrency` operations in flight for `seconds`; operations per second. */
@@ -95,14 +102,14 @@ export async function httpRate(call: HttpCall, connections: number, seconds: num
 }
 
 /**
- * Requests per second of two calls at `connections` clients, measured in alternating slices of `slice` seconds
- * until each has had `seconds`: like pairedP50, it spreads the machine's other load over both alike.
+ * Requests per second of calls at `connections` clients, measured in slices of `slice` seconds taken in turns
+ * until each has had `seconds`: like p50TakingTurns, it spreads the machine's other load over all alike. Each
+ * call's rate is the mean of its slices, in the order given.
  */
-export async function pairedHttpRate(a: HttpCall, b: HttpCall, connections: number, seconds: number, slice = 1): Promise<[number, number]> {
-  const rates: [number[], number[]] = [[], []];
-  for (let done = 0; done < seconds; done += slice) {
-    for (const [i, call] of [a, b].entries()) rates[i]!.push(await httpRate(call, connections, slice));
+export async function ratesTakingTurns(calls: HttpCall[], connections: number, seconds: number, slice = 1): Promise<number[]> {
+  const rates: number[][] = calls.map(() => []);
+  for (let turn = 0; turn * slice < seconds; turn++) {
+    for (const i of turnOrder(calls.length, turn)) rates[i]!.push(await httpRate(calls[i]!, connections, slice));
   }
-  const mean = (list: number[]) => list.reduce((sum, x) => sum + x, 0) / list.length;
-  return [mean(rates[0]), mean(rates[1])];
+  return rates.map((list) => list.reduce((sum, x) => sum + x, 0) / list.length);
 }

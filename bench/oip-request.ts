@@ -28,16 +28,22 @@ export function oipBinaryBody(name: string, shape: number[], data: Float32Array)
  * the V8 flag `npm start` gives it, README "Performance", and `serviceFlags`), serving the bundled model.
  */
 export async function startOipServers(nodeFlags: string[] = [], serviceFlags: string[] = []): Promise<{ bare: OipServer; service: OipServer }> {
-  const bare = await startChild([...nodeFlags, path.join(here, 'bare-server.js'), BUNDLED_MODEL.uri], (l) => /^\d+$/.test(l));
+  const bare = await startBareServer(nodeFlags);
   const port = await freePort();
   const store = path.join(tmpdir(), 'edge-infer-bench');
   const service = await startModule(['--port', String(port), '--host', '127.0.0.1', '--store', store], (l) => l.includes('model version active'), {
     nodeFlags: [...nodeFlags, ...serviceFlags],
   });
   return {
-    bare: { child: bare.child, url: `http://127.0.0.1:${bare.line}/`, origin: `http://127.0.0.1:${bare.line}` },
+    bare,
     service: { child: service.child, url: `http://127.0.0.1:${port}/v2/models/face/infer`, origin: `http://127.0.0.1:${port}` },
   };
+}
+
+/** The bare node:http server (bare-server.ts) with the bundled model, run with `nodeFlags`. */
+export async function startBareServer(nodeFlags: string[] = []): Promise<OipServer> {
+  const { child, line } = await startChild([...nodeFlags, path.join(here, 'bare-server.js'), BUNDLED_MODEL.uri], (l) => /^\d+$/.test(l));
+  return { child, url: `http://127.0.0.1:${line}/`, origin: `http://127.0.0.1:${line}` };
 }
 
 export interface OipServer {

@@ -17,7 +17,7 @@ import { readModelPackage } from '../src/models/package.js';
 import { BinaryOipServer } from '../test/support/oip-server-binary.js';
 import { startJsonOipServer } from '../test/support/oip-server-json.js';
 import { startChild } from './children.js';
-import { concurrentRate, pairedP50, sequentialLatency, type Latency } from './measure.js';
+import { concurrentRate, p50TakingTurns, sequentialLatency, type Latency } from './measure.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -90,7 +90,7 @@ export async function remoteBench(): Promise<string[]> {
     ['bare client → the same JSON server', bareClient(json.line, Buffer.concat(jsonRequest.body), jsonRequest.headers)],
   ];
   const rounds: Row[][] = paths.map(() => []);
-  const paired: Array<{ binary: [number, number]; json: [number, number] }> = [];
+  const paired: Array<{ binary: number[]; json: number[] }> = [];
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, [name, work]] of paths.entries()) {
@@ -98,7 +98,7 @@ export async function remoteBench(): Promise<string[]> {
         rounds[i]!.push(await measure(name, work));
       }
       process.stderr.write(`remote round ${round + 1}/${ROUNDS}: remote and bare alternately\n`);
-      paired.push({ binary: await pairedP50(paths[1]![1], paths[2]![1], SECONDS), json: await pairedP50(paths[3]![1], paths[4]![1], SECONDS) });
+      paired.push({ binary: await p50TakingTurns([paths[1]![1], paths[2]![1]], SECONDS), json: await p50TakingTurns([paths[3]![1], paths[4]![1]], SECONDS) });
     }
   } finally {
     binary.child.kill();
@@ -108,8 +108,8 @@ export async function remoteBench(): Promise<string[]> {
   const mid = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   const rows = rounds.map((list) => ({ name: list[0]!.name, p50: mid(list.map((r) => r.latency.p50)), p99: mid(list.map((r) => r.latency.p99)), rate8: mid(list.map((r) => r.rate8)) }));
   const [cpu, remoteBinary, , remoteJson] = rows as [typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0], typeof rows[0]];
-  const binaryRatio = mid(paired.map((p) => p.binary[0] / p.binary[1]));
-  const jsonRatio = mid(paired.map((p) => p.json[0] / p.json[1]));
+  const binaryRatio = mid(paired.map((p) => p.binary[0]! / p.binary[1]!));
+  const jsonRatio = mid(paired.map((p) => p.json[0]! / p.json[1]!));
   return [
     `## Remote target (OIP accelerator server) against the local CPU`,
     ``,
