@@ -10,7 +10,7 @@ import path from 'node:path';
 import test from 'ava';
 import pino from 'pino';
 import { checkSlot } from '../src/config/desired-state.js';
-import { Engine } from '../src/engine/engine.js';
+import { Engine, gpuSessionPlace } from '../src/engine/engine.js';
 import type { TargetName, TargetProbe } from '../src/engine/target.js';
 import { ReportedProperties } from '../src/hub/reported.js';
 import { photo, postImage } from './support/fixtures.js';
@@ -95,6 +95,16 @@ test.serial('the reported properties carry the probes and fallbacks, with no arr
   walk(sent, '');
   t.deepEqual(arrays, []);
   reported.detach();
+});
+
+test('GPU slots share a session only when they batch alike, whatever the order of the settings', (t) => {
+  const cuda = [{ name: 'cuda', deviceId: 0 }];
+  const padded = { maxBatch: 32, maxDelayMicros: 2000 };
+  t.not(gpuSessionPlace(cuda, {}), gpuSessionPlace(cuda, { batching: padded }), 'an unbatched slot sends other shapes than a batching one');
+  t.not(gpuSessionPlace(cuda, { batching: padded }), gpuSessionPlace(cuda, { batching: { ...padded, maxBatch: 8 } }), 'padded to 8 rows is another shape than 32');
+  t.is(gpuSessionPlace(cuda, { batching: padded }), gpuSessionPlace(cuda, { batching: { maxDelayMicros: 2000, maxBatch: 32 } }));
+  t.is(gpuSessionPlace(cuda, {}), gpuSessionPlace(cuda, {}));
+  t.not(gpuSessionPlace(cuda, {}), gpuSessionPlace([{ name: 'cuda', deviceId: 1 }], {}), 'another device is another session');
 });
 
 test('the desired state checks the target fields: an accelerator needs a URL, a GPU takes a device id and tensorrt only', (t) => {

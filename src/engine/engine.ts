@@ -6,6 +6,7 @@
 import { EdgeInferError } from '../errors.js';
 import { batchingTarget, type BatchObserver } from './batcher.js';
 import { cpuTarget, gpuTarget, probeCpu, probeGpu } from './local-targets.js';
+import type { ExecutionProvider } from './onnx-session.js';
 import { remoteTarget } from './remote-target.js';
 import { SharedSessions } from './shared-sessions.js';
 import { NOT_CONFIGURED, type Placement, type Running, type Target, type TargetName, type TargetProbe } from './target.js';
@@ -54,10 +55,23 @@ export class Engine {
     if (requested === 'gpu') {
       const { probe, providers } = await probeGpu(placement.gpu);
       this.#onProbe('gpu', probe);
-      return probe.status === 'available' ? this.#sessions.share(gpuTarget(providers, placement.threads), JSON.stringify(['gpu', providers, placement.threads ?? 0])) : fallBack(probe.reason ?? 'not configured');
+      return probe.status === 'available' ? this.#sessions.share(gpuTarget(providers, placement.threads), gpuSessionPlace(providers, placement)) : fallBack(probe.reason ?? 'not configured');
     }
     const { accelerator } = placement;
     if (!accelerator) return fallBack('the slot names no accelerator: set its "accelerator": {"url": ...}');
     return remoteTarget({ slot, placement: { ...placement, accelerator }, onRunning, onProbe: (probe) => this.#onProbe('fpga', probe) });
   }
+}
+
+/**
+ * Which GPU slots share a session (SharedSessions' place): those with the same providers and threads, and the
+ * same batching. The CUDA provider spends up to a second on every run whose input shape differs from the run
+ * before (README, "Input shapes on the GPU"): a batching slot padded to 32 rows and an unbatched one of the same
+ * file, on one session, would pay it on nearly every run. On the CPU a change of shape costs nothing, and slots
+ * share whatever their batching.
+ */
+export function gpuSessionPlace(providers: ExecutionProvider[], placement: Pick<Placement, 'threads' | 'batching'>): string {
+  // Sorted, so that the same settings written in another order still share.
+  const batching = placement.batching ? Object.entries(placement.batching).sort(([a], [b]) => a.localeCompare(b)) : null;
+  return JSON.stringify(['gpu', providers, placement.threads ?? 0, batching]);
 }
