@@ -110,7 +110,6 @@ function freeAxes(spec: TensorSpec): number[] {
   return spec.shape.flatMap((d, axis) => (isFreeDimension(d) ? [axis] : []));
 }
 
-
 /** How many times the inputs may grow over unit size before outputs growing with them pass `maxResponseBytes`. */
 async function unitGrowth(model: EngineModel, maxResponseBytes: number): Promise<number | undefined> {
   try {
