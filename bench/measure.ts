@@ -31,8 +31,8 @@ export async function sequentialLatency(operation: () => Promise<unknown>, secon
 
 /**
  * Which of `count` takers goes where in turn number `turn`: a rotation, so that over the turns each takes each
- * place as often as the others. A fixed order favoured one place: a second bare server always following the
- * service read 0.90–1.16x of the first in the same run (bench/README.md, "Taking turns").
+ * place as often as the others, and whatever the one before leaves behind (its sockets closing, a collection)
+ * falls on all alike rather than always on the same neighbour.
  */
 function turnOrder(count: number, turn: number): number[] {
   return Array.from({ length: count }, (_, place) => (place + turn) % count);
