@@ -95,12 +95,18 @@ function everyRound(what: string, service: Row[], floor: Row[], ratio: (service:
   return judged(what, service.map((row, i) => ratio(row, floor[i]!)), bound, limit);
 }
 
+/** One round of the OIP turns: each figure for the bare server, the service and the control, in that order. */
+interface TurnsRound {
+  p50: number[];
+  rate8: number[];
+}
+
 /**
  * The control of the turns: the second bare server over the first, the same program in the same turns. A round
  * whose control is off 1.00 by more than a target's margin cannot tell that target met from missed.
  */
-function controlLines(paired: Array<{ p50: number[]; rate8: number[] }>): string[] {
-  const ratios = (pick: (r: { p50: number[]; rate8: number[] }) => number[]) => paired.map((r) => pick(r)[2]! / pick(r)[0]!);
+function controlLines(paired: TurnsRound[]): string[] {
+  const ratios = (pick: (r: TurnsRound) => number[]) => paired.map((r) => pick(r)[2]! / pick(r)[0]!);
   const row = (what: string, list: number[]) => `| ${what} | ${list.map((r) => fmt(r, 3)).join(', ')} | ${fmt(Math.min(...list), 3)}–${fmt(Math.max(...list), 3)}x |`;
   return [
     `Control: a second bare server, the same program, in the same turns (second / first; it would read 1.000 if the method told identical servers apart perfectly):`,
@@ -148,7 +154,7 @@ async function main(): Promise<void> {
   const rounds: Row[][] = chosen.map(() => []);
   // The OIP targets again with the bare server, the service and the control taking turns (requests in turn at
   // 1 client, 1 s slices at 8), so that other work on the machine falls on all alike: [bare, service, control].
-  const paired: Array<{ p50: number[]; rate8: number[] }> = [];
+  const paired: TurnsRound[] = [];
   const turnCalls = [bare, service, ...(control ? [control] : [])].map(({ url }) => ({ url, ...binary }));
   const loadBefore = await loadAverage();
   try {
