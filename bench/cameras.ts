@@ -6,7 +6,7 @@
  * Then the frame-format choice: what each side spends per frame on JPEG at the camera's size against RGB pixels
  * that ffmpeg fits to the model's 256×256, each with the module's own ffmpeg command line.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,22 +24,15 @@ import { FixedSizeSplitter, JpegSplitter } from '../src/sources/frame-splitters.
 import { startRtspServer, type RtspServer } from '../test/support/rtsp-server.js';
 import { percentile } from './measure.js';
 import { startModuleWithHub } from './module-with-hub.js';
+import { processCpuMs } from './proc-cpu.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 const SECONDS = Number(process.env.BENCH_CAMERA_SECONDS ?? 30);
 const FPS = 5;
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
-/** CPU seconds a process has used (user + system), from /proc. */
-async function cpuSeconds(pid: number): Promise<number> {
-  try {
-    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return 0;
-  }
-}
+/** CPU seconds a process has used (user + system). */
+const cpuSeconds = async (pid: number) => (await processCpuMs(pid)) / 1000;
 
 /** The direct children of `pid` (the module's ffmpeg processes). */
 async function childrenOf(pid: number): Promise<number[]> {

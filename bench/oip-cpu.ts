@@ -17,21 +17,11 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { makeInput } from './json-decode.js';
 import { OIP_INPUT_NAME, OIP_INPUT_SHAPE, oipBinaryBody, startOipServers, type OipServer } from './oip-request.js';
+import { cpuMs } from './proc-cpu.js';
 
 const REQUESTS = Number(process.env.BENCH_CPU_REQUESTS ?? 400);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CLIENTS = [1, 8];
-/** CPU time in /proc/.../stat is in clock ticks, 100 a second on Linux. */
-const TICK_MS = 10;
-
-/** utime + stime of a process, or of one of its threads, in ms. */
-async function cpuMs(statFile: string): Promise<number> {
-  const stat = await readFile(statFile, 'utf8');
-  // The name field is in parentheses and may hold spaces; the fields after it are fixed.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-}
-
 /** Counts the `--trace-gc` lines a child prints, by kind. */
 function gcCounter(server: OipServer): { scavenges: number; markCompacts: number } {
   const counts = { scavenges: 0, markCompacts: 0 };
