@@ -22,9 +22,9 @@ import { cameraAddress } from '../src/sources/camera-address.js';
 import { ffmpegArgs } from '../src/sources/ffmpeg-args.js';
 import { FixedSizeSplitter, JpegSplitter } from '../src/sources/frame-splitters.js';
 import { startRtspServer, type RtspServer } from '../test/support/rtsp-server.js';
+import { processCpuMs } from '../test/support/proc-cpu.js';
 import { percentile } from './measure.js';
 import { startModuleWithHub } from './module-with-hub.js';
-import { processCpuMs } from './proc-cpu.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');

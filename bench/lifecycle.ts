@@ -16,8 +16,8 @@ import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
 import { downloadVerified } from '../src/models/download.js';
+import { processCpuMs } from '../test/support/proc-cpu.js';
 import { freePort, startChild, startCommand, startModule } from './children.js';
-import { processCpuMs } from './proc-cpu.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');

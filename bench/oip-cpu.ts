@@ -15,9 +15,9 @@ import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { cpuMs } from '../test/support/proc-cpu.js';
 import { makeInput } from './json-decode.js';
 import { OIP_INPUT_NAME, OIP_INPUT_SHAPE, oipBinaryBody, startOipServers, type OipServer } from './oip-request.js';
-import { cpuMs } from './proc-cpu.js';
 
 const REQUESTS = Number(process.env.BENCH_CPU_REQUESTS ?? 400);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);

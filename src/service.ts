@@ -76,6 +76,7 @@ export async function createService(settings: Settings, log: Logger, wiring: Ser
   const tuning = wiring.tuning ?? {};
   const status = new StatusStore({ version: SERVICE_VERSION, onnxruntime: onnxRuntimeVersion, startedAt: new Date().toISOString(), targets: {} });
   const engine = new Engine({
+    spinWait: settings.spinWait,
     onProbe: (name, probe) => status.setTarget(name, probe),
     // Batches run only once the service is built, so `metrics` (made below, after the registry) is there by then.
     onBatch: (slot, rows, padding) => {

@@ -298,7 +298,7 @@ test.serial('padBatches warms a batch of maxBatch rows at load for a model fixed
   await writeFile(identity, identityModel(['n', 4]));
   /** The CPU target, telling the first dimension of every run its models make. */
   const recording = (runs: number[]): Target => {
-    const cpu = cpuTarget(1);
+    const cpu = cpuTarget({ threads: 1 });
     const record = (model: EngineModel): EngineModel => ({ file: model.file, signature: model.signature, run: (feeds, names) => (runs.push(Object.values(feeds)[0]!.dims[0]!), model.run(feeds, names)), release: () => model.release() });
     return { running: cpu.running, load: async (file) => record(await cpu.load(file)), createSession: (file) => cpu.createSession(file) };
   };

@@ -36,6 +36,19 @@ test('settings: flags win over the environment, which wins over defaults', (t) =
   t.deepEqual(withModel !== 'help' && withModel.model, { uri: './models/cls.onnx', name: 'cls', sha256: undefined });
 });
 
+test('settings: --spin-wait is off unless turned on, and takes only on or off', (t) => {
+  const spinWait = (args: string[], env: NodeJS.ProcessEnv) => {
+    const settings = parseSettings(args, env);
+    return settings !== 'help' && settings.spinWait;
+  };
+  t.false(spinWait([], {}));
+  t.true(spinWait([], { EDGE_INFER_SPIN_WAIT: 'on' }));
+  t.false(spinWait(['--spin-wait', 'off'], { EDGE_INFER_SPIN_WAIT: 'on' }));
+  const error = t.throws(() => parseSettings(['--spin-wait', 'yes'], {}));
+  t.like(error, { code: 'EI_CONFIG_INVALID' });
+  t.regex(error!.message, /--spin-wait must be on or off, not "yes"/);
+});
+
 test('key check: either key matches, a prefix or a longer string does not', (t) => {
   const check = createKeyCheck(['alpha-key', 'beta-key']);
   t.true(check('alpha-key'));

@@ -50,6 +50,8 @@ export interface Settings {
   /** The local target of `--model` and the bundled model (an accelerator is named in a desired slot). */
   target: Exclude<TargetName, 'fpga'>;
   threads?: number;
+  /** `--spin-wait`: ONNX Runtime's threads spin between runs (its own default) instead of sleeping; off unless set. */
+  spinWait: boolean;
   /** Admission per model: requests scored at once, and requests that may wait; unset: derived from cores and threads (models/admission.ts). */
   maxInFlight?: number;
   maxWaiting?: number;
@@ -94,6 +96,7 @@ export const USAGE = `Usage: edge-infer [options]
   --tls-name NAME        EDGE_INFER_TLS_NAME   the workload certificate's name (default: the device's host name)
   --target cpu|gpu       EDGE_INFER_TARGET     (default cpu)
   --threads N            EDGE_INFER_THREADS    ONNX Runtime intra-op threads (default: one per core)
+  --spin-wait on|off     EDGE_INFER_SPIN_WAIT  ONNX Runtime's threads spin-wait between runs (default off: they sleep)
   --max-in-flight N      EDGE_INFER_MAX_IN_FLIGHT  requests scored at once per model (default: cores / threads, at least 2)
   --max-waiting N        EDGE_INFER_MAX_WAITING    requests that may wait per model, then 503 (default: 16 x in flight)
   --max-queue-wait MS    EDGE_INFER_MAX_QUEUE_WAIT a request expected to wait longer is refused at once: ms, auto
@@ -177,6 +180,7 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
         'tls-name': { type: 'string' },
         target: { type: 'string' },
         threads: { type: 'string' },
+        'spin-wait': { type: 'string' },
         'max-in-flight': { type: 'string' },
         'max-waiting': { type: 'string' },
         'max-queue-wait': { type: 'string' },
@@ -217,6 +221,8 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
   if (!['auto', 'workload', 'files', 'off'].includes(tlsMode)) throw new EdgeInferError('EI_CONFIG_INVALID', [`--tls must be auto, workload, files or off, not "${tlsMode}"`]);
   const { IOTEDGE_WORKLOADURI: workloadUri, IOTEDGE_MODULEID: moduleId, IOTEDGE_MODULEGENERATIONID: generationId } = env;
   const threads = values.threads ?? env.EDGE_INFER_THREADS;
+  const spinWait = values['spin-wait'] ?? env.EDGE_INFER_SPIN_WAIT ?? 'off';
+  if (!['on', 'off'].includes(spinWait)) throw new EdgeInferError('EI_CONFIG_INVALID', [`--spin-wait must be on or off, not "${spinWait}"`]);
   const maxInFlight = values['max-in-flight'] ?? env.EDGE_INFER_MAX_IN_FLIGHT;
   const maxWaiting = values['max-waiting'] ?? env.EDGE_INFER_MAX_WAITING;
   const maxQueueWait = values['max-queue-wait'] ?? env.EDGE_INFER_MAX_QUEUE_WAIT ?? 'off';
@@ -253,6 +259,7 @@ export function parseSettings(argv: string[], env: NodeJS.ProcessEnv): Settings 
     ...(caFile ? { ca: readSetting('--ca-file', caFile) } : {}),
     keepVersions: parseInteger('--keep-versions', values['keep-versions'] ?? env.EDGE_INFER_KEEP_VERSIONS ?? '2', 0, 100),
     ...(threads !== undefined ? { threads: parseInteger('--threads', threads, 1, 256) } : {}),
+    spinWait: spinWait === 'on',
     ...(maxInFlight !== undefined ? { maxInFlight: parseInteger('--max-in-flight', maxInFlight, 1, 1024) } : {}),
     ...(maxWaiting !== undefined ? { maxWaiting: parseInteger('--max-waiting', maxWaiting, 0, 65_536) } : {}),
     ...(maxQueueWait === 'off' ? {} : { maxQueueWait: maxQueueWait === 'auto' ? 'auto' : parseInteger('--max-queue-wait', maxQueueWait, 1, 600_000) }),

@@ -6,7 +6,7 @@
 import { EdgeInferError } from '../errors.js';
 import { batchingTarget, type BatchObserver } from './batcher.js';
 import { cpuTarget, gpuTarget, probeCpu, probeGpu } from './local-targets.js';
-import type { ExecutionProvider } from './onnx-session.js';
+import type { ExecutionProvider, LocalSessionSettings } from './onnx-session.js';
 import { remoteTarget } from './remote-target.js';
 import { SharedSessions } from './shared-sessions.js';
 import { NOT_CONFIGURED, type Placement, type Running, type Target, type TargetName, type TargetProbe } from './target.js';
@@ -15,17 +15,21 @@ export interface EngineOptions {
   onProbe: (target: TargetName, probe: TargetProbe) => void;
   /** Told of every batch a batching slot runs (metrics). */
   onBatch?: BatchObserver;
+  /** Whether ONNX Runtime's threads spin-wait between runs, in every session made here (the module's `--spin-wait`). */
+  spinWait?: boolean;
 }
 
 export class Engine {
   readonly #onProbe: EngineOptions['onProbe'];
   readonly #onBatch: BatchObserver;
+  readonly #spinWait: boolean;
   /** Local sessions, shared by versions that load the same file the same way. */
   readonly #sessions = new SharedSessions();
 
   constructor(options: EngineOptions) {
     this.#onProbe = options.onProbe;
     this.#onBatch = options.onBatch ?? (() => undefined);
+    this.#spinWait = options.spinWait ?? false;
   }
 
   /** The start-up probes: the CPU and the GPU for real; an accelerator only once a slot names one. */
@@ -47,19 +51,20 @@ export class Engine {
 
   async #target(slot: string, placement: Placement, onRunning: (running: Running) => void): Promise<Target> {
     const requested = placement.target ?? 'cpu';
+    const session: LocalSessionSettings = { ...(placement.threads !== undefined ? { threads: placement.threads } : {}), spinWait: this.#spinWait };
     const fallBack = (reason: string): Target => {
       if ((placement.fallback ?? 'cpu') === 'none') throw new EdgeInferError('EI_TARGET_UNAVAILABLE', [requested, slot, reason]);
-      return this.#sessions.share(cpuTarget(placement.threads, reason), `cpu ${placement.threads ?? 0}`);
+      return this.#sessions.share(cpuTarget(session, reason), `cpu ${placement.threads ?? 0}`);
     };
-    if (requested === 'cpu') return this.#sessions.share(cpuTarget(placement.threads), `cpu ${placement.threads ?? 0}`);
+    if (requested === 'cpu') return this.#sessions.share(cpuTarget(session), `cpu ${placement.threads ?? 0}`);
     if (requested === 'gpu') {
       const { probe, providers } = await probeGpu(placement.gpu);
       this.#onProbe('gpu', probe);
-      return probe.status === 'available' ? this.#sessions.share(gpuTarget(providers, placement.threads), gpuSessionPlace(providers, placement)) : fallBack(probe.reason ?? 'not configured');
+      return probe.status === 'available' ? this.#sessions.share(gpuTarget(providers, session), gpuSessionPlace(providers, placement)) : fallBack(probe.reason ?? 'not configured');
     }
     const { accelerator } = placement;
     if (!accelerator) return fallBack('the slot names no accelerator: set its "accelerator": {"url": ...}');
-    return remoteTarget({ slot, placement: { ...placement, accelerator }, onRunning, onProbe: (probe) => this.#onProbe('fpga', probe) });
+    return remoteTarget({ slot, placement: { ...placement, accelerator }, session, onRunning, onProbe: (probe) => this.#onProbe('fpga', probe) });
   }
 }
 

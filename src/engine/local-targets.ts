@@ -6,23 +6,23 @@ import { execFile } from 'node:child_process';
 import { cpus } from 'node:os';
 import { promisify } from 'node:util';
 import { messageOf } from '../errors.js';
-import { loadOnnxModel, type ExecutionProvider } from './onnx-session.js';
+import { loadOnnxModel, type ExecutionProvider, type LocalSessionSettings, type SessionSettings } from './onnx-session.js';
 import { PROBE_FEEDS, PROBE_MODEL } from './probe-model.js';
 import { available, unavailable, type GpuOptions, type Target, type TargetName, type TargetProbe } from './target.js';
 
-/** A target whose every session runs with the same providers. */
-function sessionTarget(target: TargetName, reason: string | null, providers: ExecutionProvider[], threads: number | undefined): Target {
-  const load = (file: string) => loadOnnxModel(file, { providers, ...(threads !== undefined ? { threads } : {}) });
+/** A target whose every session runs with the same providers and settings. */
+function sessionTarget(target: TargetName, reason: string | null, settings: SessionSettings): Target {
+  const load = (file: string) => loadOnnxModel(file, settings);
   return { running: { target, reason }, load, createSession: load };
 }
 
 /** @param reason why a slot that asked for another target runs here, or null when it asked for the CPU. */
-export function cpuTarget(threads?: number, reason: string | null = null): Target {
-  return sessionTarget('cpu', reason, ['cpu'], threads);
+export function cpuTarget(settings: LocalSessionSettings = {}, reason: string | null = null): Target {
+  return sessionTarget('cpu', reason, { ...settings, providers: ['cpu'] });
 }
 
-export function gpuTarget(providers: ExecutionProvider[], threads?: number): Target {
-  return sessionTarget('gpu', null, providers, threads);
+export function gpuTarget(providers: ExecutionProvider[], settings: LocalSessionSettings = {}): Target {
+  return sessionTarget('gpu', null, { ...settings, providers });
 }
 
 /** Runs the probe model on `providers`; the error says why the provider cannot run. */

@@ -14,7 +14,17 @@ export interface SessionSettings {
   providers?: ExecutionProvider[];
   /** Intra-op threads; ONNX Runtime picks one per physical core when unset. */
   threads?: number;
+  /**
+   * Whether the intra-op threads spin-wait for the next run after each one (ONNX Runtime's own default) rather
+   * than sleep. Off unless asked: on a small device the spinning takes the cores that decode the next image and
+   * serve the next request, and at a camera's pace it burns tens of ms of a core per inference for nothing
+   * (README, "Spin-waiting").
+   */
+  spinWait?: boolean;
 }
+
+/** How a target makes its sessions, whatever their providers: the slot's threads, the module's spin-wait. */
+export type LocalSessionSettings = Omit<SessionSettings, 'providers'>;
 
 /**
  * One ONNX session. `file` may be the model's bytes (the probes' tiny model); a named file is what errors and
@@ -26,6 +36,7 @@ export async function loadOnnxModel(file: string | Uint8Array, settings: Session
     graphOptimizationLevel: 'all',
     // Errors only: ONNX Runtime warns about harmless things (unused initializers) on stderr, outside our log.
     logSeverityLevel: 3,
+    extra: { session: { intra_op: { allow_spinning: settings.spinWait ? '1' : '0' } } },
   };
   if (settings.threads !== undefined) options.intraOpNumThreads = settings.threads;
   const label = typeof file === 'string' ? file : '(model in memory)';

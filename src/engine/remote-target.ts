@@ -8,7 +8,7 @@ import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { jsonOf, OipClient } from './oip-client.js';
 import { decodeRemoteResponse, encodeRemoteRequest, HEADER_LENGTH } from './oip-wire.js';
-import { loadOnnxModel } from './onnx-session.js';
+import { loadOnnxModel, type LocalSessionSettings } from './onnx-session.js';
 import { describeSignature, signatureMismatch, type RemoteMetadata } from './remote-signature.js';
 import { available, unavailable, type AcceleratorSettings, type EngineModel, type Placement, type Running, type Target, type TargetProbe } from './target.js';
 import type { ModelSignature } from './tensor.js';
@@ -16,6 +16,8 @@ import type { ModelSignature } from './tensor.js';
 export interface RemoteTargetOptions {
   slot: string;
   placement: Placement & { accelerator: AcceleratorSettings };
+  /** The local sessions' settings (the package's model while the breaker is open, an entry script's other models). */
+  session: LocalSessionSettings;
   /** Where the model runs now changed (the breaker opened or closed). */
   onRunning: (running: Running) => void;
   /** What the server said about itself, for `runtime.targets.fpga`. */
@@ -32,9 +34,7 @@ interface ServerInfo {
 }
 
 export function remoteTarget(options: RemoteTargetOptions): Target {
-  const { placement } = options;
-  const threads = placement.threads;
-  const local = (file: string) => loadOnnxModel(file, { providers: ['cpu'], ...(threads !== undefined ? { threads } : {}) });
+  const local = (file: string) => loadOnnxModel(file, { ...options.session, providers: ['cpu'] });
   const target = {
     running: { target: 'fpga', reason: null } as Running,
     load: (file: string) => loadRemoteModel(file, options, local, (running) => {

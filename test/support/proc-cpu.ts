@@ -1,7 +1,6 @@
 /**
  * CPU time from /proc: what a process (`/proc/PID/stat`) or one of its threads (`/proc/PID/task/TID/stat`) has
- * used, user + system. The benches that count CPU rather than wall time read it here (oip-cpu, cameras, the
- * download's floor in lifecycle).
+ * used, user + system. The tests and benches that count CPU rather than wall time read it here.
  */
 import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
