@@ -52,11 +52,12 @@ export class Engine {
   async #target(slot: string, placement: Placement, onRunning: (running: Running) => void): Promise<Target> {
     const requested = placement.target ?? 'cpu';
     const session: LocalSessionSettings = { ...(placement.threads !== undefined ? { threads: placement.threads } : {}), spinWait: this.#spinWait };
+    const onCpu = (reason: string | null) => this.#sessions.share(cpuTarget(session, reason), `cpu ${placement.threads ?? 0}`);
     const fallBack = (reason: string): Target => {
       if ((placement.fallback ?? 'cpu') === 'none') throw new EdgeInferError('EI_TARGET_UNAVAILABLE', [requested, slot, reason]);
-      return this.#sessions.share(cpuTarget(session, reason), `cpu ${placement.threads ?? 0}`);
+      return onCpu(reason);
     };
-    if (requested === 'cpu') return this.#sessions.share(cpuTarget(session), `cpu ${placement.threads ?? 0}`);
+    if (requested === 'cpu') return onCpu(null);
     if (requested === 'gpu') {
       const { probe, providers } = await probeGpu(placement.gpu);
       this.#onProbe('gpu', probe);
