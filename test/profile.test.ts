@@ -25,7 +25,7 @@ test('the arithmetic: threads from one client, NanoCpus from the best level, Mem
 });
 
 test('profiles the bundled model: figures per level, and the recommendation is the one its figures give', async (t) => {
-  const { code, stdout } = await runProgram(['profile', BUNDLED_MODEL.uri, '--duration', '0.5', '--concurrency', '3', '--json']);
+  const { code, stdout } = await runProgram(['profile', BUNDLED_MODEL.uri, '--duration', '0.5', '--concurrency', '3', '--spin-wait', 'on', '--json']);
   t.is(code, 0, stdout);
   const printed = JSON.parse(stdout) as ProfileFigures & { recommendation: ReturnType<typeof recommend> };
   t.deepEqual(printed.levels.map((l) => l.concurrency), [1, 2, 3]);
@@ -34,6 +34,7 @@ test('profiles the bundled model: figures per level, and the recommendation is t
   }
   t.true(printed.peakRssMiB > 20);
   t.like(printed.target, { target: 'cpu', requested: 'cpu' });
+  t.true(printed.spinWait, 'measured with the threads spinning, as asked');
   t.deepEqual(printed.recommendation, recommend(printed));
 });
 
@@ -50,7 +51,7 @@ test('profiles an entry-script package on its inputSample, in words', async (t) 
   });
   const { code, stdout, stderr } = await runProgram(['profile', folder, '--duration', '0.3', '--concurrency', '2']);
   t.is(code, 0, stdout);
-  t.regex(stdout, /cls\.onnx on cpu; input: the package inputSample/);
+  t.regex(stdout, /cls\.onnx on cpu; input: the package inputSample; ONNX Runtime's threads sleep between runs \(--spin-wait off\)/);
   t.regex(stdout, /clients\s+req\/s\s+p50 ms\s+p99 ms\s+cores\n\s+1\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\n\s+2\s/);
   t.regex(stdout, /recommended createOptions: \{"HostConfig":\{"Memory":\d+,"NanoCpus":\d+\}\}/);
   t.regex(stdout, /recommended threads .*: \d+/);
@@ -61,4 +62,7 @@ test('a bad option says what is wrong and exits 2', async (t) => {
   const { code, stdout } = await runProgram(['profile', BUNDLED_MODEL.uri, '--target', 'tpu']);
   t.is(code, 2);
   t.regex(stdout, /--target must be cpu, gpu or fpga/);
+  const spin = await runProgram(['profile', BUNDLED_MODEL.uri, '--spin-wait', 'yes']);
+  t.is(spin.code, 2);
+  t.regex(spin.stdout, /--spin-wait must be on or off, not "yes"/);
 });

@@ -18,11 +18,12 @@ import { locateModel } from '../models/locate.js';
 import { readModelPackage } from '../models/package.js';
 
 export const PROFILE_USAGE = `Usage: edge-infer profile MODEL_OR_PACKAGE [--target cpu|gpu|fpga] [--accelerator URL]
-                          [--image FILE] [--concurrency N] [--duration S] [--json]
+                          [--image FILE] [--concurrency N] [--duration S] [--spin-wait on|off] [--json]
 
   Runs the model (a .onnx file, a package folder or archive) on its inputSample, on --image, or on zeros of
   its input shape, for S seconds (default 5) at each of 1, 2, 4, ... N clients (default: the cores), and prints
-  latency, throughput, peak memory and CPU use, then the createOptions and threads it recommends.`;
+  latency, throughput, peak memory and CPU use, then the createOptions and threads it recommends.
+  --spin-wait: as the module's setting (default off); profile both ways to see what spinning buys this model.`;
 
 const MIB = 1024 * 1024;
 
@@ -31,6 +32,8 @@ export interface ProfileFigures {
   target: Running & { requested: TargetName };
   input: string;
   cores: number;
+  /** Whether ONNX Runtime's threads spun between runs, as the module's --spin-wait. */
+  spinWait: boolean;
   levels: LevelFigures[];
   peakRssMiB: number;
 }
@@ -76,6 +79,7 @@ interface Options {
   image?: string;
   concurrency: number;
   seconds: number;
+  spinWait: boolean;
   json: boolean;
 }
 
@@ -91,6 +95,7 @@ function parse(argv: string[]): Options | string {
         image: { type: 'string' },
         concurrency: { type: 'string' },
         duration: { type: 'string' },
+        'spin-wait': { type: 'string' },
         json: { type: 'boolean' },
       },
     });
@@ -106,6 +111,8 @@ function parse(argv: string[]): Options | string {
   const seconds = Number(values.duration ?? 5);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) return '--concurrency must be a whole number from 1 to 256';
   if (!(seconds > 0 && seconds <= 3600)) return '--duration must be seconds, more than 0';
+  const spinWait = values['spin-wait'] ?? 'off';
+  if (spinWait !== 'on' && spinWait !== 'off') return `--spin-wait must be on or off, not "${spinWait}"`;
   return {
     location: positionals[0]!,
     target,
@@ -113,6 +120,7 @@ function parse(argv: string[]): Options | string {
     ...(values.image ? { image: values.image } : {}),
     concurrency,
     seconds,
+    spinWait: spinWait === 'on',
     json: values.json ?? false,
   };
 }
@@ -142,7 +150,7 @@ export async function profileCommand(argv: string[], _env: NodeJS.ProcessEnv, ou
   try {
     const located = await locateModel({ uri: options.location }, store);
     const pkg = await readModelPackage(located.path);
-    const engine = new Engine({ onProbe: () => undefined });
+    const engine = new Engine({ onProbe: () => undefined, spinWait: options.spinWait });
     const placement = { target: options.target, fallback: 'cpu' as const, ...(options.accelerator ? { accelerator: { url: options.accelerator } } : {}) };
     const target = await engine.place('profile', placement, () => undefined);
     progress('loading and warming up...');
@@ -159,6 +167,7 @@ export async function profileCommand(argv: string[], _env: NodeJS.ProcessEnv, ou
       target: { ...target.running, requested: options.target },
       input,
       cores: cpus().length,
+      spinWait: options.spinWait,
       levels,
       // maxRSS is in KiB: the most this process held at once, loading included.
       peakRssMiB: process.resourceUsage().maxRSS / 1024,
@@ -182,7 +191,7 @@ function report(figures: ProfileFigures, advice: Recommendation): string[] {
   const where = target.target === target.requested ? target.target : `${target.target} (asked ${target.requested}: ${target.reason})`;
   const pad = (text: string | number, width: number) => String(text).padStart(width);
   return [
-    `${figures.model} on ${where}; input: ${figures.input}`,
+    `${figures.model} on ${where}; input: ${figures.input}; ONNX Runtime's threads ${figures.spinWait ? 'spin' : 'sleep'} between runs (--spin-wait ${figures.spinWait ? 'on' : 'off'})`,
     '',
     `${pad('clients', 7)} ${pad('req/s', 9)} ${pad('p50 ms', 8)} ${pad('p99 ms', 8)} ${pad('cores', 6)}`,
     ...figures.levels.map((l) => `${pad(l.concurrency, 7)} ${pad(l.throughput.toFixed(1), 9)} ${pad(l.p50Ms.toFixed(2), 8)} ${pad(l.p99Ms.toFixed(2), 8)} ${pad(l.cpuCores.toFixed(2), 6)}`),

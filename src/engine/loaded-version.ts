@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
 import type { ModelSettings } from '../models/manifest.js';
-import { identityGeometry, imageToTensor, pixelsToTensor, planImageInput, type ImageGeometry, type ImagePlan } from '../pipeline/image.js';
+import { decodeImage, fits, identityGeometry, imageToTensor, pixelsToTensor, planImageInput, type DecodedImage, type ImageGeometry, type ImagePlan } from '../pipeline/image.js';
 import { feedsFromScoreBody } from '../pipeline/json-tensors.js';
 import { createPostprocessor } from '../pipeline/postprocess/index.js';
 import { loadEntryScript, type EntryScript, type ScriptLimits } from './entry-script.js';
@@ -39,8 +39,11 @@ export interface ModelVersion {
   readonly settings: ModelSettings;
   /** How images become the input tensor; undefined for an entry script, or a model that takes no images. */
   readonly imagePlan: ImagePlan | undefined;
-  /** The whole work: preprocessing, inference, postprocessing (or the entry script). */
-  score(request: ScoreRequest): Promise<unknown>;
+  /**
+   * The whole work: preprocessing, inference, postprocessing (or the entry script). `decoded`: an image request
+   * already decoded while it waited for its turn (models/score.ts); used when it fits this version's image plan.
+   */
+  score(request: ScoreRequest, decoded?: DecodedImage): Promise<unknown>;
   /** The model alone, tensors in and out (the Open Inference Protocol path). */
   infer(feeds: Feeds, outputNames?: readonly string[]): Promise<Outputs>;
   release(): Promise<void>;
@@ -104,19 +107,15 @@ export async function loadModelVersion(options: LoadOptions): Promise<ModelVersi
         throw new EdgeInferError('EI_INFERENCE_FAILED', [name, runtimeReason(error)], error);
       }
     };
-    const imageFeeds = async (image: Buffer) => {
-      if (!imagePlan) throw notImage;
-      const { tensor, geometry } = await imageToTensor(image, imagePlan);
-      return { feeds: { [imagePlan.input]: tensor }, geometry };
-    };
-    const builtIn = async (request: ScoreRequest): Promise<unknown> => {
-      if (request.kind === 'pixels') {
-        if (!imagePlan) throw notImage;
-        return runPostprocessor(postprocessor!, name, await infer({ [imagePlan.input]: pixelsToTensor(request.pixels, imagePlan) }), request.geometry);
-      }
+    const scorePixels = async (pixels: Uint8Array, geometry: ImageGeometry, plan: ImagePlan): Promise<unknown> =>
+      runPostprocessor(postprocessor!, name, await infer({ [plan.input]: pixelsToTensor(pixels, plan) }), geometry);
+    const builtIn = async (request: ScoreRequest, decoded?: DecodedImage): Promise<unknown> => {
+      if (request.kind !== 'json' && !imagePlan) throw notImage;
+      if (request.kind === 'pixels') return scorePixels(request.pixels, request.geometry, imagePlan!);
       if (request.kind === 'image') {
-        const { feeds, geometry } = await imageFeeds(request.image);
-        return runPostprocessor(postprocessor!, name, await infer(feeds), geometry);
+        // Decoded ahead for the version that was active then; a swap since may have brought another size.
+        const image = decoded && fits(decoded, imagePlan!) ? decoded : await decodeImage(request.image, imagePlan!);
+        return scorePixels(image.pixels, image.geometry, imagePlan!);
       }
       const feeds = feedsFromScoreBody(name, signature, request.body);
       const geometry = identityGeometry(imagePlan?.width ?? 0, imagePlan?.height ?? 0);
@@ -137,7 +136,10 @@ export async function loadModelVersion(options: LoadOptions): Promise<ModelVersi
         services: {
           ...(model ? { model } : {}),
           createSession: (file: string) => target.createSession(file),
-          imageToTensor: async (image: Buffer) => (await imageFeeds(image)).feeds,
+          imageToTensor: async (image: Buffer) => {
+            if (!imagePlan) throw notImage;
+            return { [imagePlan.input]: (await imageToTensor(image, imagePlan)).tensor };
+          },
         },
         ...(postprocessor ? { postprocessor: { ...(inputSize ? { inputSize } : {}), geometry: identityGeometry(0, 0) } } : {}),
       });

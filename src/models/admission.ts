@@ -35,9 +35,9 @@ const RETRY_AFTER_SECONDS = 1;
 
 /**
  * One ONNX Runtime inference already spreads over `threads` intra-op threads (one per core by default), so
- * cores / threads runs keep every core busy; at least two, so that one request's decoding and encoding overlap
- * another's inference. More only time-slices the same cores and stretches every request. Sixteen times as many
- * may wait: a burst of clients (several cameras, a batch script, retries) is absorbed rather than refused, and the
+ * cores / threads runs keep every core busy; at least two, so that one request's pre- and postprocessing overlap
+ * another's inference (an image's decoding overlaps the wait itself: `nextUp` in run). More only time-slices the
+ * same cores and stretches every request. Sixteen times as many may wait: a burst of clients (several cameras, a batch script, retries) is absorbed rather than refused, and the
  * last in line waits about sixteen inferences (under half a second for the bundled model), not the seconds an
  * unbounded queue reached. Where latency under sustained overload matters more than bursts, `--max-waiting`
  * equal to the in-flight count shortens an accepted request's wait (bench/admission.ts measures both settings).
@@ -53,6 +53,8 @@ const SERVICE_WEIGHT = 0.2;
 
 interface Waiter {
   admit(): void;
+  /** Told once, when the waiter is among the next `inFlight` in line (Admission.run's `nextUp`). */
+  nextUp: (() => void) | undefined;
 }
 
 export class Admission {
@@ -70,9 +72,15 @@ export class Admission {
     this.#limits = limits;
   }
 
-  /** Runs `work` once admitted; refuses at once past the bound; leaves the queue when `signal` aborts. */
-  async run<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    await this.#enter(signal);
+  /**
+   * Runs `work` once admitted; refuses at once past the bound; leaves the queue when `signal` aborts.
+   * `nextUp` is called once, when the request's turn is near: admitted now, or among the next `inFlight` in line.
+   * Work begun there (decoding an image) overlaps the wait for the turn, while at most as many requests do it
+   * ahead as run at once: deeper in the queue it would be CPU spent now for requests that may yet be abandoned,
+   * taken from the ones running.
+   */
+  async run<T>(work: () => Promise<T>, signal?: AbortSignal, nextUp?: () => void): Promise<T> {
+    await this.#enter(signal, nextUp);
     const started = performance.now();
     try {
       return await work();
@@ -82,6 +90,7 @@ export class Admission {
       this.#fastestMs = Math.min(took, this.#fastestMs * 1.01);
       this.#running--;
       this.#queue.shift()?.admit();
+      this.#tellNextUp();
     }
   }
 
@@ -114,19 +123,27 @@ export class Admission {
   setLimits(limits: AdmissionLimits): void {
     this.#limits = limits;
     while (this.#running < limits.inFlight && this.#queue.length > 0) this.#queue.shift()!.admit();
+    this.#tellNextUp();
+  }
+
+  /** Tells the waiters now among the next `inFlight` in line that their turn is near (each once). */
+  #tellNextUp(): void {
+    const near = Math.min(this.#limits.inFlight, this.#queue.length);
+    for (let i = 0; i < near; i++) tellOnce(this.#queue[i]!);
   }
 
   counts(): AdmissionCounts {
     return { inFlight: this.#running, waiting: this.#queue.length, shed: this.#shed, abandoned: this.#abandoned };
   }
 
-  #enter(signal: AbortSignal | undefined): Promise<void> {
+  #enter(signal: AbortSignal | undefined, nextUp: (() => void) | undefined): Promise<void> {
     if (signal?.aborted) {
       this.#abandoned++;
       return Promise.reject(new EdgeInferError('EI_CLIENT_GONE'));
     }
     if (this.#running < this.#limits.inFlight) {
       this.#running++;
+      nextUp?.();
       return Promise.resolve();
     }
     try {
@@ -140,17 +157,28 @@ export class Admission {
         if (index < 0) return;
         this.#queue.splice(index, 1);
         this.#abandoned++;
+        this.#tellNextUp();
         reject(new EdgeInferError('EI_CLIENT_GONE'));
       };
       const waiter: Waiter = {
+        nextUp,
         admit: () => {
           signal?.removeEventListener('abort', leave);
+          // Admitted past others when more places opened at once (setLimits).
+          tellOnce(waiter);
           this.#running++;
           resolve();
         },
       };
       signal?.addEventListener('abort', leave, { once: true });
       this.#queue.push(waiter);
+      this.#tellNextUp();
     });
   }
+}
+
+function tellOnce(waiter: Waiter): void {
+  const nextUp = waiter.nextUp;
+  waiter.nextUp = undefined;
+  nextUp?.();
 }

@@ -177,9 +177,17 @@ export class ModelRegistry {
    * Runs `work` on the active version of `name` under a lease, once the slot's admission lets it in (refused
    * at once past the bound; never run if `signal` aborts while it waits). The lease is taken when the turn
    * comes, so a request that waited through a swap runs on the new version, and the old one drains. `source`
-   * says who asked: the outcome goes to `onUsed` with it.
+   * says who asked: the outcome goes to `onUsed` with it. `nextUp`: told when the request's turn is near
+   * (Admission.run).
    */
-  async use<T>(source: ScoreSource, name: string | undefined, version: string | undefined, work: (model: ModelVersion) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async use<T>(
+    source: ScoreSource,
+    name: string | undefined,
+    version: string | undefined,
+    work: (model: ModelVersion) => Promise<T>,
+    signal?: AbortSignal,
+    nextUp?: () => void,
+  ): Promise<T> {
     const started = performance.now();
     let ran: ModelVersion | undefined;
     const ended = (outcome: { value: T } | { error: unknown }) => this.#onUsed?.({ source, name, model: ran, ms: performance.now() - started, ...outcome });
@@ -196,7 +204,7 @@ export class ModelRegistry {
           // Only a watched slot's quiet is asked for (shadow runs): the others pay nothing for it.
           if (taps) this.#lastEnded.set(name!, performance.now());
         }
-      }, signal);
+      }, signal, nextUp);
       ended({ value });
       return value;
     } catch (error) {

@@ -49,9 +49,9 @@ export function tapped(model: ModelVersion, source: ScoreSource, taps: readonly 
     for (const tap of taps) tap.seen(call);
   };
   const view = Object.create(model) as { -readonly [K in keyof ModelVersion]: ModelVersion[K] };
-  view.score = async (request) => {
+  view.score = async (request, decoded) => {
     const started = performance.now();
-    const output = await model.score(request);
+    const output = await model.score(request, decoded);
     tell({ kind: 'score', request }, output, started);
     return output;
   };

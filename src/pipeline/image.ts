@@ -95,10 +95,26 @@ function guessLayout(shape: Array<number | string>): 'NHWC' | 'NCHW' | undefined
   return undefined;
 }
 
-/** Decodes and preprocesses one image. Throws EI_BAD_IMAGE when it does not decode. */
-export async function imageToTensor(image: Buffer, plan: ImagePlan): Promise<{ tensor: Tensor; geometry: ImageGeometry }> {
-  let pixels: Buffer;
-  let geometry: ImageGeometry;
+/**
+ * An image decoded to RGB pixels at an image plan's size and fit: what preprocessing needs from the picture. It
+ * is made apart from the tensor so that a request can decode while it waits for its turn at the model
+ * (models/score.ts); `fits` tells the version that takes its turn whether the pixels suit its own plan.
+ */
+export interface DecodedImage {
+  pixels: Buffer;
+  geometry: ImageGeometry;
+  width: number;
+  height: number;
+  resize: ImagePlan['resize'];
+}
+
+/** Whether `decoded` was made at `plan`'s size and fit (channel order, layout and scale are applied later). */
+export function fits(decoded: DecodedImage, plan: ImagePlan): boolean {
+  return decoded.width === plan.width && decoded.height === plan.height && decoded.resize === plan.resize;
+}
+
+/** Decodes, orients and resizes one image to `plan`'s size. Throws EI_BAD_IMAGE when it does not decode. */
+export async function decodeImage(image: Buffer, plan: ImagePlan): Promise<DecodedImage> {
   try {
     const decoder = sharp(image, { failOn: 'error' }).rotate();
     const meta = await decoder.metadata();
@@ -106,16 +122,22 @@ export async function imageToTensor(image: Buffer, plan: ImagePlan): Promise<{ t
     const quarterTurn = (meta.orientation ?? 1) >= 5;
     const width = (quarterTurn ? meta.height : meta.width) ?? 0;
     const height = (quarterTurn ? meta.width : meta.height) ?? 0;
-    geometry = resizeGeometry(width, height, plan);
-    pixels = await decoder
+    const geometry = resizeGeometry(width, height, plan);
+    const pixels = await decoder
       .removeAlpha()
       .toColourspace('srgb')
       .resize(plan.width, plan.height, { fit: RESIZE_FIT[plan.resize], background: { r: 0, g: 0, b: 0 } })
       .raw()
       .toBuffer();
+    return { pixels, geometry, width: plan.width, height: plan.height, resize: plan.resize };
   } catch (error) {
     throw new EdgeInferError('EI_BAD_IMAGE', [messageOf(error)], error);
   }
+}
+
+/** Decodes and preprocesses one image. Throws EI_BAD_IMAGE when it does not decode. */
+export async function imageToTensor(image: Buffer, plan: ImagePlan): Promise<{ tensor: Tensor; geometry: ImageGeometry }> {
+  const { pixels, geometry } = await decodeImage(image, plan);
   return { tensor: pixelsToTensor(pixels, plan), geometry };
 }
 
