@@ -90,8 +90,9 @@ test('a bad image fails in its turn with EI_BAD_IMAGE, counted as the slot’s f
   t.teardown(() => registry.close());
   const leaving = new AbortController();
   const bad = Buffer.from('not a JPEG at all');
-  const failing = scoreOn(registry, 'rest', 'face', imageRequest(bad));
+  // Next in line, so its decode starts (and fails) before its caller leaves: nobody awaits that failure.
   const abandoned = scoreOn(registry, 'message', 'face', imageRequest(bad), undefined, leaving.signal);
+  const failing = scoreOn(registry, 'rest', 'face', imageRequest(bad));
   const good = scoreOn(registry, 'rest', 'face', imageRequest(await photo(3)));
   leaving.abort();
   await t.throwsAsync(abandoned, { code: 'EI_CLIENT_GONE' } as never);

@@ -24,13 +24,16 @@ export function scoreOn(
   signal?: AbortSignal,
 ): Promise<{ result: unknown; model: ModelVersion }> {
   let decoding: Promise<DecodedImage> | undefined;
-  const decodeNow = () => {
-    const plan = registry.active(name!)?.imagePlan;
-    if (request.kind !== 'image' || !plan) return;
-    decoding = decodeImage(request.image, plan);
-    // A request that leaves the queue never awaits it; its failure (EI_BAD_IMAGE) is thrown in the turn.
-    decoding.catch(() => undefined);
-  };
+  const decodeNow =
+    request.kind === 'image'
+      ? () => {
+          const plan = registry.active(name!)?.imagePlan;
+          if (!plan) return;
+          decoding = decodeImage(request.image, plan);
+          // A request that leaves the queue never awaits it; its failure (EI_BAD_IMAGE) is thrown in the turn.
+          decoding.catch(() => undefined);
+        }
+      : undefined;
   return registry.use(
     source,
     name,
@@ -44,6 +47,6 @@ export function scoreOn(
       }
     },
     signal,
-    request.kind === 'image' ? decodeNow : undefined,
+    decodeNow,
   );
 }
