@@ -37,16 +37,25 @@ test.serial('256 clients against a bound of 2 in flight and 4 waiting: the rest 
   }
   const unloadedP99 = percentile(unloaded.sort((a, b) => a - b), 99);
 
+  // Timed from the request's arrival at the service (the server's 'request' event, matched by request id) to its
+  // answer. The 256 clients share this process's event loop with the service, and some of the first burst reach
+  // the server only 1-4 s after they started (their connections are accepted late, before the service has
+  // them); timed from the client's start, the few of those accepted (more, the faster the turns) ruled the p90.
+  const arrivals = new Map<string, number>();
+  const arrived = (request: { headers: Record<string, unknown> }) => arrivals.set(String(request.headers['x-request-id']), performance.now());
+  service.app.server.on('request', arrived);
+  t.teardown(() => service.app.server.off('request', arrived));
   const accepted: number[] = [];
   const refused: Array<{ retryAfter: string | null; code: string }> = [];
   const other: number[] = [];
+  let sent = 0;
   await Promise.all(
     Array.from({ length: 256 }, async () => {
       for (let round = 0; round < 3; round++) {
-        const started = performance.now();
-        const response = await postImage(`${service.url}/score`, image);
+        const id = `crowd-${sent++}`;
+        const response = await postImage(`${service.url}/score`, image, 'image/jpeg', { 'x-request-id': id });
         const body = (await response.json()) as { error?: { code: string } };
-        if (response.status === 200) accepted.push(performance.now() - started);
+        if (response.status === 200) accepted.push(performance.now() - arrivals.get(id)!);
         else if (response.status === 503) refused.push({ retryAfter: response.headers.get('retry-after'), code: body.error!.code });
         else other.push(response.status);
       }
@@ -59,12 +68,11 @@ test.serial('256 clients against a bound of 2 in flight and 4 waiting: the rest 
   accepted.sort((a, b) => a - b);
   const acceptedP90 = percentile(accepted, 90);
   const acceptedP99 = percentile(accepted, 99);
-  t.log(`unloaded p99 ${unloadedP99.toFixed(1)} ms; under 256 clients: ${accepted.length} accepted (p90 ${acceptedP90.toFixed(1)} ms, p99 ${acceptedP99.toFixed(1)} ms), ${refused.length} refused`);
-  // Generous: a bounded queue keeps an accepted request within a few inferences; an unbounded one took seconds
-  // for most requests. The p90, not the p99: with about 100 accepted the p99 is the slowest one or two, and the
-  // 256 clients share this process's event loop with the service (under c8 on Node 22 one such straggler took
-  // 10-19 s, 2 runs in 3, while the p90 stayed within 10x). bench/admission.ts measures the p99 on its own.
-  t.true(acceptedP90 < 10 * unloadedP99, `accepted p90 ${acceptedP90.toFixed(1)} ms, unloaded p99 ${unloadedP99.toFixed(1)} ms`);
+  t.log(`unloaded p99 ${unloadedP99.toFixed(1)} ms; under 256 clients: ${accepted.length} accepted (from arrival: p90 ${acceptedP90.toFixed(1)} ms, p99 ${acceptedP99.toFixed(1)} ms), ${refused.length} refused`);
+  // Generous: a bounded queue keeps an accepted request within a few inferences (here about 2x the unloaded p99
+  // at the p99); an unbounded one took seconds for most requests. bench/admission.ts measures it from the
+  // clients' side, with the service in a process of its own.
+  t.true(acceptedP99 < 10 * unloadedP99, `accepted p99 ${acceptedP99.toFixed(1)} ms, unloaded p99 ${unloadedP99.toFixed(1)} ms`);
   const counts = service.registry.admissionCounts().get('face')!;
   t.is(counts.shed, refused.length);
   t.deepEqual([counts.inFlight, counts.waiting], [0, 0]);
