@@ -39,8 +39,9 @@ const RETRY_AFTER_SECONDS = 1;
  * another's inference (an image's decoding overlaps the wait itself: `nextUp` in run). More only time-slices the
  * same cores and stretches every request. Sixteen times as many may wait: a burst of clients (several cameras, a
  * batch script, retries) is absorbed rather than refused, and the last in line waits about sixteen inferences
- * (under half a second for the bundled model), not the seconds an unbounded queue reached. Where latency under sustained overload matters more than bursts, `--max-waiting`
- * equal to the in-flight count shortens an accepted request's wait (bench/admission.ts measures both settings).
+ * (under half a second for the bundled model), not the seconds an unbounded queue reached. Where latency under
+ * sustained overload matters more than bursts, `--max-waiting` equal to the in-flight count shortens an accepted
+ * request's wait (bench/admission.ts measures both settings).
  */
 export function defaultAdmissionLimits(threads?: number): AdmissionLimits {
   const cores = availableParallelism();
