@@ -5,21 +5,29 @@
  * runs; CPU time counts only the server's own work (though ONNX Runtime's pool threads spin longer while they wait
  * on contended cores, so the process figure still moves some). Also counted: V8's collections in the same window
  * (`--trace-gc` lines), and the main thread alone (JS, the HTTP parser and the calling thread's share of
- * session.run; the pool threads are in the process figure only).
+ * session.run; the pool threads are in the process figure only). Both servers run under `--cpu-prof`, and a second
+ * table splits each one's main thread per request into session.run, collections and the rest (profile-split.ts):
+ * the two run the same session.run, so the rest is what the service adds, in a figure that a slower machine
+ * scales but does not blur the way it blurs wall-clock ratios.
  *
- * `node dist/bench/oip-cpu.js` alone, or the `oip-cpu` section of run.ts. `BENCH_CPU_PROF=DIR` also writes a
- * `--cpu-prof` profile of each server into DIR (its figures then include the profiler's cost). `BENCH_SERVICE_FLAGS`
- * adds Node or V8 flags to the service alone (to try a GC setting against the same bare server).
+ * `node dist/bench/oip-cpu.js` alone, or the `oip-cpu` section of run.ts. `BENCH_CPU_PROF=DIR` keeps the
+ * profiles in DIR (otherwise a temporary folder, removed). `BENCH_SERVICE_FLAGS` adds Node or V8 flags to the
+ * service alone (to try a GC setting against the same bare server).
  */
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { cpuMs } from '../test/support/proc-cpu.js';
 import { makeInput } from './json-decode.js';
 import { OIP_INPUT_NAME, OIP_INPUT_SHAPE, oipBinaryBody, startOipServers, type OipServer } from './oip-request.js';
+import { readProfileOf, splitProfile, type ProfileSplit } from './profile-split.js';
 
 const REQUESTS = Number(process.env.BENCH_CPU_REQUESTS ?? 400);
+/** Requests before each window, to warm the connections and the JIT; they are outside the window's counts. */
+const WARM_UP = 40;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CLIENTS = [1, 8];
 /** Counts the `--trace-gc` lines a child prints, by kind. */
@@ -46,7 +54,7 @@ async function sample(server: OipServer, gc: { scavenges: number; markCompacts: 
     const result = await autocannon({ url: server.url, method: 'POST', headers: call.headers, body: call.body, connections, amount });
     if (result.non2xx > 0 || result.errors > 0) throw new Error(`${server.url}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
   };
-  await send(40);
+  await send(WARM_UP);
   // A collection logged just after the warm-up belongs to it, not to the window.
   await new Promise((resolve) => setTimeout(resolve, 100));
   const pid = server.child.pid!;
@@ -73,8 +81,8 @@ export interface CpuRatio {
 /** The section's table, and the per-round ratios for run.ts's targets. */
 export async function oipCpuBench(): Promise<{ lines: string[]; ratios: CpuRatio[] }> {
   const call = oipBinaryBody(OIP_INPUT_NAME, OIP_INPUT_SHAPE, makeInput(OIP_INPUT_SHAPE));
-  const profileDir = process.env.BENCH_CPU_PROF;
-  const flags = ['--trace-gc', ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
+  const profileDir = process.env.BENCH_CPU_PROF ?? (await mkdtemp(path.join(tmpdir(), 'edge-infer-cpu-prof-')));
+  const flags = ['--trace-gc', '--cpu-prof', `--cpu-prof-dir=${profileDir}`];
   const { bare, service } = await startOipServers(flags, process.env.BENCH_SERVICE_FLAGS?.split(' ').filter(Boolean));
   const servers = { bare: { server: bare, gc: gcCounter(bare) }, service: { server: service, gc: gcCounter(service) } };
   const results = new Map<string, Sample[]>();
@@ -91,13 +99,15 @@ export async function oipCpuBench(): Promise<{ lines: string[]; ratios: CpuRatio
     }
   } finally {
     // SIGTERM: the service stops cleanly and the bare server exits, so --cpu-prof writes its profile.
+    const exited = [bare, service].map(({ child }) => new Promise((resolve) => child.once('exit', resolve)));
     bare.child.kill('SIGTERM');
     service.child.kill('SIGTERM');
+    await Promise.all(exited);
   }
   const lines = [
     `## OIP binary: CPU per request, service / bare`,
     ``,
-    `CPU time of the server process per request (utime + stime over ${REQUESTS} requests), median of ${ROUNDS} rounds; the main thread alone beside it. Collections are V8's (\`--trace-gc\`) in the same ${REQUESTS} requests.${profileDir ? ' With --cpu-prof on (the profiler costs CPU too).' : ''}`,
+    `CPU time of the server process per request (utime + stime over ${REQUESTS} requests), median of ${ROUNDS} rounds; the main thread alone beside it. Collections are V8's (\`--trace-gc\`) in the same ${REQUESTS} requests. Both servers run with --cpu-prof (its sampling costs each a little CPU) for the table after this one.`,
     ``,
     `| clients | server | CPU ms/request | main thread ms/request | scavenges | mark-compacts |`,
     `| ---: | --- | ---: | ---: | ---: | ---: |`,
@@ -115,7 +125,31 @@ export async function oipCpuBench(): Promise<{ lines: string[]; ratios: CpuRatio
     lines.push(`| ${clients} | service / bare | ${median(ratios.at(-1)!.rounds).toFixed(3)}x | ${median(mainRounds).toFixed(3)}x | | |`);
   }
   lines.push('');
+  lines.push(...(await profileLines(profileDir, { bare, service })));
+  if (!process.env.BENCH_CPU_PROF) await rm(profileDir, { recursive: true, force: true });
   return { lines, ratios };
+}
+
+/** The profiles' table: each server's main thread per request, split (profile-split.ts). */
+async function profileLines(dir: string, servers: Record<'bare' | 'service', OipServer>): Promise<string[]> {
+  const served = ROUNDS * CLIENTS.length * (WARM_UP + REQUESTS);
+  const splits: Record<string, ProfileSplit> = {};
+  for (const [name, server] of Object.entries(servers)) splits[name] = splitProfile(await readProfileOf(dir, server.child.pid!), served);
+  const { bare, service } = splits as Record<'bare' | 'service', ProfileSplit>;
+  const ms = (value: number) => value.toFixed(3);
+  const parts = (split: ProfileSplit) => split.parts.slice(0, 6).map((p) => `${p.frame} ${ms(p.ms)}`).join('; ');
+  const total = (split: ProfileSplit) => split.run + split.gc + split.rest;
+  return [
+    `### Where each server's main thread spent its time per request (the CPU profiles)`,
+    ``,
+    `All ${served} requests each server served (warm-ups included), from its first sample inside session.run to its last, idle left out (bench/profile-split.ts). The rest's parts are named by the first frame of our own code above each sample, Node's own by name.`,
+    ``,
+    `| server | session.run ms | garbage collection ms | the rest ms | total ms | the rest's largest parts, ms |`,
+    `| --- | ---: | ---: | ---: | ---: | --- |`,
+    ...Object.entries(splits).map(([name, split]) => `| ${name} | ${ms(split.run)} | ${ms(split.gc)} | ${ms(split.rest)} | ${ms(total(split))} | ${parts(split)} |`),
+    `| service - bare | ${ms(service.run - bare.run)} | ${ms(service.gc - bare.gc)} | ${ms(service.rest - bare.rest)} | ${ms(total(service) - total(bare))} | |`,
+    ``,
+  ];
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
