@@ -26,7 +26,7 @@ import { OIP_INPUT_NAME, OIP_INPUT_SHAPE, oipBinaryBody, startOipServers, type O
 import { readProfileOf, splitProfile, type ProfileSplit } from './profile-split.js';
 
 const REQUESTS = Number(process.env.BENCH_CPU_REQUESTS ?? 400);
-/** Requests before each window, to warm the connections and the JIT; they are outside the window's counts. */
+/** Requests before each CPU window, to warm the connections and the JIT (the profiles, one per run, hold them too). */
 const WARM_UP = 40;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CLIENTS = [1, 8];
@@ -99,7 +99,8 @@ export async function oipCpuBench(): Promise<{ lines: string[]; ratios: CpuRatio
     }
   } finally {
     // SIGTERM: the service stops cleanly and the bare server exits, so --cpu-prof writes its profile.
-    const exited = [bare, service].map(({ child }) => new Promise((resolve) => child.once('exit', resolve)));
+    // A child that already ended (it failed) sends no second 'exit'.
+    const exited = [bare, service].map(({ child }) => (child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', resolve))));
     bare.child.kill('SIGTERM');
     service.child.kill('SIGTERM');
     await Promise.all(exited);
