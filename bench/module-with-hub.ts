@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { EdgeHub } from '../test/support/edgehub.js';
 import { makeCertificate } from '../test/support/network.js';
-import { freePort, startModule } from './children.js';
+import { freePort, startModule, stopChild } from './children.js';
 
 export interface ModuleWithHub {
   hub: EdgeHub;
@@ -33,8 +33,7 @@ export async function startModuleWithHub(desired: Record<string, unknown>): Prom
     module: child,
     base: `http://127.0.0.1:${port}`,
     stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
+      await stopChild(child);
       await hub.stop();
     },
   };

@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { cpuMs } from '../test/support/proc-cpu.js';
 import { makeInput } from './json-decode.js';
+import { stopChild } from './children.js';
 import { OIP_INPUT_NAME, OIP_INPUT_SHAPE, oipBinaryBody, startOipServers, type OipServer } from './oip-request.js';
 import { readProfileOf, splitProfile, type ProfileSplit } from './profile-split.js';
 
@@ -98,12 +99,8 @@ export async function oipCpuBench(): Promise<{ lines: string[]; ratios: CpuRatio
       }
     }
   } finally {
-    // SIGTERM: the service stops cleanly and the bare server exits, so --cpu-prof writes its profile.
-    // A child that already ended (it failed) sends no second 'exit'.
-    const exited = [bare, service].map(({ child }) => (child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', resolve))));
-    bare.child.kill('SIGTERM');
-    service.child.kill('SIGTERM');
-    await Promise.all(exited);
+    // Both exit, so that --cpu-prof writes their profiles.
+    await Promise.all([stopChild(bare.child), stopChild(service.child)]);
   }
   const lines = [
     `## OIP binary: CPU per request, service / bare`,
