@@ -207,6 +207,21 @@ test('a tensor body is read into one typed block, not nested arrays, and an entr
   t.false(fieldOf(scanned, 'data') instanceof NumericBlock);
 });
 
+test('a float32 tensor takes the block the reader made as it is; an integer tensor still refuses a fraction or an overflow', (t) => {
+  const scan = (text: string) => scanJson(Buffer.from(text), 0, text.length, MAX_JSON_DEPTH) as Record<string, unknown>;
+  const of = (type: string): ModelSignature => ({ inputs: [{ name: 'x', type, shape: ['n'] }], outputs: [] });
+  const scanned = scan('{"data": [0.10000000149011612, -0.5, 3]}');
+  const block = fieldOf(scanned, 'data') as NumericBlock;
+  t.true(block.values instanceof Float32Array);
+  t.is(feedsFromScoreBody('m', of('float32'), scanned).x!.data, block.values);
+  // Any other dtype gets its own array of the same numbers.
+  t.deepEqual(Array.from(feedsFromScoreBody('m', of('float64'), scan('{"data": [0.10000000149011612, -0.5, 3]}')).x!.data as Float64Array), [0.10000000149011612, -0.5, 3]);
+  t.throws(() => feedsFromScoreBody('m', of('int32'), scan('{"data": [1, 2.5]}')), { message: /a value 2\.5/ });
+  t.throws(() => feedsFromScoreBody('m', of('int32'), scan('{"data": [1, 1e400]}')), { message: /a value null/ });
+  t.throws(() => feedsFromScoreBody('m', of('float32'), scan('{"data": [1, -1e400]}')), { message: /a value null/ });
+  t.deepEqual(Array.from(feedsFromScoreBody('m', of('int32'), scan('{"data": [1, -2, 16777217]}')).x!.data as Int32Array), [1, -2, 16777217]);
+});
+
 test('the scanner declines what JSON.parse refuses, prototype keys and nesting past the limit', (t) => {
   for (const text of ['', ' ', '{', '{"data": [1, 2]', '{"data": [1, 2]} x', '\ufeff{"data": [1]}', '{"a": "\u0001"}', '{"__proto__": {}}', '{"constructor": {"prototype": {}}}', '{"data": [01]}', `{"data": ${'['.repeat(MAX_JSON_DEPTH)}1${']'.repeat(MAX_JSON_DEPTH)}}`]) {
     const bytes = Buffer.from(text);

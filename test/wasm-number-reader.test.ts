@@ -33,7 +33,7 @@ const matrixText = (leaves: fc.Arbitrary<string>, space: fc.Arbitrary<string> = 
   );
 
 /** The reader's answer for `text`: its shape and values, or undefined when it left the array to the JS scanner. */
-function readByWasm(text: string, rank: number): { end: number; shape: number[]; values: Float64Array } | undefined {
+function readByWasm(text: string, rank: number): { end: number; shape: number[]; values: Float64Array | Float32Array } | undefined {
   numberReader.load(Buffer.from(text));
   const start = text.indexOf('[');
   const end = numberReader.block(start, rank);
@@ -53,7 +53,7 @@ function flatten(value: unknown, rank: number): { shape: number[]; values: numbe
 }
 
 /** The same double, bit for bit (Object.is tells -0 from 0). */
-const sameDoubles = (actual: Float64Array, expected: number[]) => actual.length === expected.length && expected.every((v, i) => Object.is(actual[i], v));
+const sameDoubles = (actual: Float64Array | Float32Array, expected: number[]) => actual.length === expected.length && expected.every((v, i) => Object.is(actual[i], v));
 
 /** A JSON array of numbers: the reader takes it with JSON.parse's shape and doubles, or leaves it and JSON.parse refuses it. */
 function agreesWithJsonParse(text: string, rank: number): boolean {
@@ -142,6 +142,28 @@ test('more numbers than the reader lists, or denser than it first makes room for
   t.true(sameDoubles(Float64Array.from(scanJson(Buffer.from(dense), 0, dense.length, MAX_JSON_DEPTH) as number[]), JSON.parse(dense) as number[]));
   // A small body after a large one reads only its own bytes.
   t.deepEqual(Array.from(readByWasm('[7]', 1)!.values), [7]);
+});
+
+test('a block of float32 numbers comes back as a Float32Array of the same doubles, any other as doubles; facts say what every number is', (t) => {
+  const cases: Array<[string, string, { finite: boolean; integers: boolean }]> = [
+    // What a client prints from a float32 array: each number a float32 exactly.
+    ['[0.10000000149011612, -0.5, 3, -0]', 'Float32Array', { finite: true, integers: false }],
+    ['[[1, 2], [-3, 0]]', 'Float32Array', { finite: true, integers: true }],
+    // Infinity is a float32 too; the facts tell the tensor checks to look.
+    ['[1, 1e400]', 'Float32Array', { finite: false, integers: true }],
+    ['[0.1, 1]', 'Float64Array', { finite: true, integers: false }],
+    ['[1, 16777217]', 'Float64Array', { finite: true, integers: true }],
+    // Deferred (read with Number()) before the facts are taken.
+    ['[0.5, 4.35e-30]', 'Float64Array', { finite: true, integers: false }],
+    ['[2, -1e400, 0.5]', 'Float32Array', { finite: false, integers: false }],
+  ];
+  for (const [text, array, facts] of cases) {
+    const rank = text.startsWith('[[') ? 2 : 1;
+    const read = readByWasm(text, rank)!;
+    t.is(read.values.constructor.name, array, text);
+    t.true(sameDoubles(read.values, (JSON.parse(text) as unknown[]).flat() as number[]), text);
+    t.deepEqual(numberReader.facts, facts, text);
+  }
 });
 
 test('a body that grew the reader memory past what it keeps does not leave it large: the next smaller body gets a fresh one', (t) => {

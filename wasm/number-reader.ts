@@ -158,6 +158,32 @@ export function readBlock(pos: usize, rank: i32, values: usize, room: i32): i32 
   }
 }
 
+/** narrow's answer: bits for what every value of the block is. */
+export const FLOAT32: i32 = 1;
+export const INTEGERS: i32 = 2;
+export const FINITE: i32 = 4;
+
+/**
+ * What the `count` doubles from `values` all are (the block readBlock read, once the caller has put the
+ * deferred ones in their slots): each a float32 exactly, an integer, finite. When each is a float32 they are
+ * rewritten as float32s from `values` on, in place (slot i's four bytes lie below slot i's eight until i is
+ * read), so the caller copies out half the bytes and a float32 tensor takes them as they are: the numbers a
+ * client prints from a float32 array are such doubles. The caller's checks skip what these bits prove.
+ */
+export function narrow(values: usize, count: i32): i32 {
+  let float32 = FLOAT32;
+  let integers = INTEGERS;
+  let finite = FINITE;
+  for (let i = 0; i < count; i++) {
+    const value = load<f64>(values + (<usize>i << 3));
+    float32 &= select<i32>(FLOAT32, 0, <f64>(<f32>value) == value);
+    integers &= select<i32>(INTEGERS, 0, Math.trunc(value) == value);
+    finite &= select<i32>(FINITE, 0, value - value == 0);
+  }
+  if (float32 != 0) for (let i = 0; i < count; i++) store<f32>(values + (<usize>i << 2), <f32>load<f64>(values + (<usize>i << 3)));
+  return float32 | integers | finite;
+}
+
 /** How many of the eight bytes of `word` (little-endian) are digits before the first that is none. */
 @inline function leadingDigits(word: u64): i32 {
   // A byte is a digit when its high nibble is 3 and adding 6 does not carry into it (src/pipeline/ascii-digits.ts).

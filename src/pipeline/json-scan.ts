@@ -143,7 +143,8 @@ class Scanner {
     const end = numberReader.block(this.#pos, rank);
     if (end < 0) return undefined;
     this.#pos = end;
-    return new NumericBlock(numberReader.shape(rank), numberReader.values());
+    const values = numberReader.values();
+    return new NumericBlock(numberReader.shape(rank), values, numberReader.facts);
   }
 
   /**

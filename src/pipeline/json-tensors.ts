@@ -78,23 +78,24 @@ export function tensorFromJson(spec: TensorSpec, given: JsonTensor): Tensor {
       `${elementCount(nestedShape)} values (data does not fill the shape)`,
     ]);
   }
-  const data = new info.array(count);
   const integer = type !== 'float32' && type !== 'float64';
   const refuse = (value: unknown): never => {
     throw new EdgeInferError('EI_INPUT_DTYPE', [spec.name, type, `a value ${JSON.stringify(value)}`]);
   };
   if (block) {
-    // The same checks as below, on values that can only be numbers; then one native conversion (set() stores
-    // each value as an assignment would), as a store into a typed array of any dtype here would be megamorphic.
-    const values = block.values;
-    for (let i = 0; i < count; i++) {
-      const number = values[i]!;
-      if (!Number.isFinite(number) || (integer && !Number.isInteger(number))) refuse(number);
-    }
-    if (info.bigint) for (let i = 0; i < count; i++) data[i] = BigInt(values[i]!) as never;
-    else (data as Float64Array).set(values);
+    // The same checks as below, on values that can only be numbers (the reader's facts skip what they prove).
+    const misfit = block.firstMisfit(integer);
+    if (misfit !== undefined) refuse(misfit);
+    // A Float32Array block is the reader's own copy, made for this: a float32 tensor takes it as it is.
+    if (type === 'float32' && block.values instanceof Float32Array) return { type, dims, data: block.values };
+    const data = new info.array(count);
+    // One native conversion (set() stores each value as an assignment would), as a store into a typed array
+    // of any dtype here would be megamorphic.
+    if (info.bigint) for (let i = 0; i < count; i++) data[i] = BigInt(block.values[i]!) as never;
+    else (data as Float64Array).set(block.values);
     return { type, dims, data };
   }
+  const data = new info.array(count);
   let index = 0;
   const write = (value: unknown): void => {
     if (Array.isArray(value)) {

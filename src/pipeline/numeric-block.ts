@@ -1,14 +1,35 @@
+/** What every number of a block is, as far as its reader proved it (false: not every one, or not known). */
+export interface BlockFacts {
+  finite: boolean;
+  integers: boolean;
+}
+
 /**
- * A rectangular nested array of JSON numbers, held as its shape and one flat Float64Array (what the JSON
- * scanner makes of a tensor's `data`). Inside a scanned object it sits behind an accessor: code that only
- * knows plain JSON (an entry script, a schema check) reads the nested arrays `JSON.parse` would have made,
- * built on first read, while the tensor path asks `fieldOf` and takes the typed values with no detour.
+ * A rectangular nested array of JSON numbers, held as its shape and one flat typed array (what the JSON
+ * scanner makes of a tensor's `data`): a Float32Array when the reader found every number a float32 exactly,
+ * else a Float64Array; either holds the very doubles JSON.parse reads. Inside a scanned object it sits behind
+ * an accessor: code that only knows plain JSON (an entry script, a schema check) reads the nested arrays
+ * `JSON.parse` would have made, built on first read, while the tensor path asks `fieldOf` and takes the typed
+ * values with no detour.
  */
 export class NumericBlock {
   constructor(
     readonly shape: readonly number[],
-    readonly values: Float64Array,
+    readonly values: Float64Array | Float32Array,
+    /** What the reader proved of every value; without it, nothing is known until checked. */
+    readonly facts?: BlockFacts,
   ) {}
+
+  /** The first value that is not finite, or (with `integers`) not an integer; undefined when none. */
+  firstMisfit(integers: boolean): number | undefined {
+    if (this.facts?.finite && (!integers || this.facts.integers)) return undefined;
+    const values = this.values;
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i]!;
+      if (!Number.isFinite(value) || (integers && !Number.isInteger(value))) return value;
+    }
+    return undefined;
+  }
 
   /** The nested arrays `JSON.parse` makes of the same text. */
   toNested(): unknown[] {

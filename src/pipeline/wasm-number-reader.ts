@@ -10,6 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Buffer } from 'node:buffer';
+import type { BlockFacts } from './numeric-block.js';
 
 /** What wasm/number-reader.ts exports. */
 interface Exports {
@@ -21,9 +22,14 @@ interface Exports {
   DEFERRED: WebAssembly.Global;
   valueCount: WebAssembly.Global;
   deferredCount: WebAssembly.Global;
+  FLOAT32: WebAssembly.Global;
+  INTEGERS: WebAssembly.Global;
+  FINITE: WebAssembly.Global;
   input(): number;
   readBlock(pos: number, rank: number, values: number, room: number): number;
+  narrow(values: number, count: number): number;
 }
+
 
 const WASM_PAGE = 65536;
 
@@ -60,12 +66,18 @@ class NumberReader {
   readonly #shapeAt = this.#wasm.SHAPE.value as number;
   readonly #deferredAt = this.#wasm.DEFERRED.value as number;
   readonly #maxRank = this.#wasm.MAX_RANK.value as number;
+  readonly #float32Bit = this.#wasm.FLOAT32.value as number;
+  readonly #integersBit = this.#wasm.INTEGERS.value as number;
+  readonly #finiteBit = this.#wasm.FINITE.value as number;
+  /** What narrow found of the last block's values. */
+  #narrowed = 0;
   /** The loaded body's length. */
   #length = 0;
   /** Where a block's values go (a byte offset): past the body and its padding. */
   #values = 0;
   #bytes = Buffer.alloc(0);
   #doubles = new Float64Array(0);
+  #floats = new Float32Array(0);
   #words = new Int32Array(0);
 
   /** Puts `text` into the reader's memory: the body that the following `block` calls read. */
@@ -117,20 +129,32 @@ class NumberReader {
     return Array.from(this.#words.subarray(this.#shapeAt >> 2, (this.#shapeAt >> 2) + rank));
   }
 
-  /** The last block's numbers, in a new array; those the reader did not prove read with Number(). */
-  values(): Float64Array {
+  /**
+   * The last block's numbers, in a new array; those the reader did not prove read with Number(). A Float32Array
+   * when every number is a float32 exactly (it then holds the same numbers in half the bytes), else a
+   * Float64Array. Call it once per block: it rewrites the block in the reader's memory.
+   */
+  values(): Float64Array | Float32Array {
     const first = this.#values >> 3;
-    const values = this.#doubles.slice(first, first + this.count);
+    const count = this.count;
     const deferred = this.#wasm.deferredCount.value as number;
     for (let i = 0; i < deferred; i++) {
-      const index = this.#words[(this.#deferredAt >> 2) + i]!;
+      const slot = first + this.#words[(this.#deferredAt >> 2) + i]!;
       // The reader left the number's address in its slot; the number ends where its bytes do.
-      const start = values[index]!;
+      const start = this.#doubles[slot]!;
       let end = start;
       while (IN_NUMBER[this.#bytes[end]!] === 1) end++;
-      values[index] = Number(this.#bytes.toString('latin1', start, end));
+      this.#doubles[slot] = Number(this.#bytes.toString('latin1', start, end));
     }
-    return values;
+    this.#narrowed = this.#wasm.narrow(this.#values, count);
+    if ((this.#narrowed & this.#float32Bit) === 0) return this.#doubles.slice(first, first + count);
+    const firstFloat = this.#values >> 2;
+    return this.#floats.slice(firstFloat, firstFloat + count);
+  }
+
+  /** What every number of the block that `values` last gave is. */
+  get facts(): BlockFacts {
+    return { finite: (this.#narrowed & this.#finiteBit) !== 0, integers: (this.#narrowed & this.#integersBit) !== 0 };
   }
 
   #room(): number {
@@ -143,6 +167,7 @@ class NumberReader {
     if (this.#bytes.buffer !== memory.buffer) {
       this.#bytes = Buffer.from(memory.buffer);
       this.#doubles = new Float64Array(memory.buffer);
+      this.#floats = new Float32Array(memory.buffer);
       this.#words = new Int32Array(memory.buffer);
     }
   }
