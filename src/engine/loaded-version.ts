@@ -7,10 +7,11 @@
 import type { Logger } from 'pino';
 import { EdgeInferError, isEdgeInferError, messageOf } from '../errors.js';
 import type { ModelSettings } from '../models/manifest.js';
-import { decodeImage, fits, identityGeometry, imageToTensor, pixelsToTensor, planImageInput, type DecodedImage, type ImageGeometry, type ImagePlan } from '../pipeline/image.js';
+import { decodeImage, fits, identityGeometry, imageToTensor, inputArray, pixelsToTensor, planImageInput, type DecodedImage, type ImageGeometry, type ImagePlan } from '../pipeline/image.js';
 import { feedsFromScoreBody } from '../pipeline/json-tensors.js';
 import { createPostprocessor } from '../pipeline/postprocess/index.js';
 import { loadEntryScript, type EntryScript, type ScriptLimits } from './entry-script.js';
+import { ReusedArrays } from './reused-arrays.js';
 import { runPostprocessor } from './script-worker-postprocess.js';
 import type { Target, TargetName } from './target.js';
 import { runtimeReason } from './runtime-reason.js';
@@ -71,6 +72,9 @@ export interface LoadOptions {
   maxBody?: number;
 }
 
+/** Idle input arrays a version keeps for image requests: about as many as run or wait decoded at once. */
+const INPUT_ARRAYS_KEPT = 4;
+
 export async function loadModelVersion(options: LoadOptions): Promise<ModelVersion> {
   const { name, pkg, target } = options;
   const settings = pkg.settings;
@@ -107,8 +111,15 @@ export async function loadModelVersion(options: LoadOptions): Promise<ModelVersi
         throw new EdgeInferError('EI_INFERENCE_FAILED', [name, runtimeReason(error)], error);
       }
     };
-    const scorePixels = async (pixels: Uint8Array, geometry: ImageGeometry, plan: ImagePlan): Promise<unknown> =>
-      runPostprocessor(postprocessor!, name, await infer({ [plan.input]: pixelsToTensor(pixels, plan) }), geometry);
+    const inputArrays = imagePlan && new ReusedArrays(() => inputArray(imagePlan!), INPUT_ARRAYS_KEPT);
+    const scorePixels = async (pixels: Uint8Array, geometry: ImageGeometry, plan: ImagePlan): Promise<unknown> => {
+      const tensor = pixelsToTensor(pixels, plan, inputArrays!.take());
+      const result = await runPostprocessor(postprocessor!, name, await infer({ [plan.input]: tensor }), geometry);
+      // The run is over and nothing kept its input (a batch copies it; the outputs are arrays of their own). A
+      // failed run's array is left to the collector instead: a remote call that timed out may still be sending it.
+      inputArrays!.give(tensor.data as Uint8Array | Float32Array);
+      return result;
+    };
     const builtIn = async (request: ScoreRequest, decoded?: DecodedImage): Promise<unknown> => {
       if (request.kind !== 'json' && !imagePlan) throw notImage;
       if (request.kind === 'pixels') return scorePixels(request.pixels, request.geometry, imagePlan!);

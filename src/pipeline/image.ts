@@ -164,11 +164,19 @@ export function resizeGeometry(width: number, height: number, plan: Pick<ImagePl
   };
 }
 
-/** Interleaved RGB bytes → the model's layout, channel order and scale, in one pass over the pixels. */
-export function pixelsToTensor(pixels: Uint8Array, plan: ImagePlan): Tensor {
+/** An array for `plan`'s input tensor, every element of which pixelsToTensor writes. */
+export function inputArray(plan: ImagePlan): Uint8Array | Float32Array {
+  const length = plan.width * plan.height * 3;
+  return plan.type === 'uint8' ? new Uint8Array(length) : new Float32Array(length);
+}
+
+/**
+ * Interleaved RGB bytes → the model's layout, channel order and scale, in one pass over the pixels, into `data`
+ * (inputArray's: a fresh one, or one the caller reuses).
+ */
+export function pixelsToTensor(pixels: Uint8Array, plan: ImagePlan, data = inputArray(plan)): Tensor {
   const { width, height } = plan;
   const area = width * height;
-  const data = plan.type === 'uint8' ? new Uint8Array(area * 3) : new Float32Array(area * 3);
   // Where each output channel reads from in a pixel, and where it writes: NHWC interleaves, NCHW uses planes.
   const [r, g, b] = plan.channels === 'RGB' ? [0, 1, 2] : [2, 1, 0];
   const nchw = plan.layout === 'NCHW';
