@@ -115,8 +115,9 @@ export async function loadModelVersion(options: LoadOptions): Promise<ModelVersi
     const scorePixels = async (pixels: Uint8Array, geometry: ImageGeometry, plan: ImagePlan): Promise<unknown> => {
       const tensor = pixelsToTensor(pixels, plan, inputArrays!.take());
       const result = await runPostprocessor(postprocessor!, name, await infer({ [plan.input]: tensor }), geometry);
-      // The run is over and nothing kept its input (a batch copies it; the outputs are arrays of their own). A
-      // failed run's array is left to the collector instead: a remote call that timed out may still be sending it.
+      // The run is over and nothing kept its input (a batch stacked a copy, a remote call has sent it, the outputs
+      // are arrays of their own). A failed run's array is left to the collector: a remote call that timed out may
+      // still hold it.
       inputArrays!.give(tensor.data as Uint8Array | Float32Array);
       return result;
     };

@@ -1,6 +1,6 @@
 /**
  * Reads a JSON request body straight from its bytes, the rectangular arrays of numbers (a tensor's `data`)
- * into one Float64Array each (see numeric-block.ts), so a 4 MB tensor costs no nested JS arrays, no boxed
+ * into one typed array each (see numeric-block.ts), so a 4 MB tensor costs no nested JS arrays, no boxed
  * numbers and no copy out of them. Everything else becomes what `JSON.parse` makes of it. Such an array is read
  * by the WebAssembly number reader (wasm-number-reader.ts); what that reader leaves (no such array, or one it
  * stopped in) is read here in JavaScript, with the same grammar and the same rounding.

@@ -30,7 +30,6 @@ interface Exports {
   narrow(values: number, count: number): number;
 }
 
-
 const WASM_PAGE = 65536;
 
 /**
