@@ -14,6 +14,7 @@ import { until } from './support/until.js';
 
 interface Status {
   cameras: Record<string, { status: string; error: { code: string; message: string } | null }>;
+  models?: Record<string, { status: string }>;
 }
 
 async function desiredFile(cameras: Record<string, unknown>): Promise<{ dir: string; file: string }> {
@@ -60,9 +61,10 @@ test('without ffmpeg a camera fails with what to install; snapshot cameras and t
     await until(
       async () => {
         status = (await (await fetch(`${program.url}/status`)).json()) as Status;
-        return status.cameras.gate?.status === 'failed' && status.cameras.still?.status === 'streaming';
+        // A camera streams from its first frame, which may come before the model is active (then /score is a 503).
+        return status.cameras.gate?.status === 'failed' && status.cameras.still?.status === 'streaming' && status.models?.face?.status === 'active';
       },
-      'the RTSP camera failed and the snapshot camera streaming',
+      'the RTSP camera failed, the snapshot camera streaming and the model active',
       { describe: () => status },
     );
     t.is(status.cameras.gate!.error!.code, 'EI_FFMPEG_NOT_FOUND');
