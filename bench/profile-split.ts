@@ -68,9 +68,9 @@ export function splitProfile(profile: CpuProfile, requests: number): ProfileSpli
   // A sample's time is the delta to the next sample: the time until the profiler looked again.
   const samples = profile.samples.map((id, i) => ({ node: byId.get(id)!, us: profile.timeDeltas[i + 1] ?? 0 }));
   const first = samples.findIndex((s) => isInRun(s.node));
+  if (first < 0) throw new Error('the profile holds no session.run: was the server profiled while it served?');
   let last = samples.length - 1;
   while (last > first && !isInRun(samples[last]!.node)) last--;
-  if (first < 0) throw new Error('the profile holds no session.run: was the server profiled while it served?');
   let run = 0;
   let gc = 0;
   let rest = 0;
