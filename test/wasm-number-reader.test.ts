@@ -13,6 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import test from 'ava';
 import fc from 'fast-check';
 import { DECLINED, scanJson } from '../src/pipeline/json-scan.js';
+import type { BlockFacts } from '../src/pipeline/numeric-block.js';
 import { numberReader } from '../src/pipeline/wasm-number-reader.js';
 import { MAX_JSON_DEPTH } from '../src/server/json-depth.js';
 import { fuzzRuns } from './support/arbitraries.js';
@@ -32,13 +33,13 @@ const matrixText = (leaves: fc.Arbitrary<string>, space: fc.Arbitrary<string> = 
     }),
   );
 
-/** The reader's answer for `text`: its shape and values, or undefined when it left the array to the JS scanner. */
-function readByWasm(text: string, rank: number): { end: number; shape: number[]; values: Float64Array | Float32Array } | undefined {
+/** The reader's answer for `text`: its shape, values and facts, or undefined when it left the array to the JS scanner. */
+function readByWasm(text: string, rank: number): { end: number; shape: number[]; values: Float64Array | Float32Array; facts: BlockFacts } | undefined {
   numberReader.load(Buffer.from(text));
   const start = text.indexOf('[');
   const end = numberReader.block(start, rank);
   if (end < 0) return undefined;
-  return { end, shape: numberReader.shape(rank), values: numberReader.values() };
+  return { end, shape: numberReader.shape(rank), ...numberReader.values() };
 }
 
 /** The shape of JSON.parse's nested arrays and their numbers in row order. */
@@ -162,7 +163,7 @@ test('a block of float32 numbers comes back as a Float32Array of the same double
     const read = readByWasm(text, rank)!;
     t.is(read.values.constructor.name, array, text);
     t.true(sameDoubles(read.values, (JSON.parse(text) as unknown[]).flat() as number[]), text);
-    t.deepEqual(numberReader.facts, facts, text);
+    t.deepEqual(read.facts, facts, text);
   }
 });
 

@@ -143,8 +143,8 @@ class Scanner {
     const end = numberReader.block(this.#pos, rank);
     if (end < 0) return undefined;
     this.#pos = end;
-    const values = numberReader.values();
-    return new NumericBlock(numberReader.shape(rank), values, numberReader.facts);
+    const { values, facts } = numberReader.values();
+    return new NumericBlock(numberReader.shape(rank), values, facts);
   }
 
   /**

@@ -68,8 +68,6 @@ class NumberReader {
   readonly #float32Bit = this.#wasm.FLOAT32.value as number;
   readonly #integersBit = this.#wasm.INTEGERS.value as number;
   readonly #finiteBit = this.#wasm.FINITE.value as number;
-  /** What narrow found of the last block's values. */
-  #narrowed = 0;
   /** The loaded body's length. */
   #length = 0;
   /** Where a block's values go (a byte offset): past the body and its padding. */
@@ -129,11 +127,11 @@ class NumberReader {
   }
 
   /**
-   * The last block's numbers, in a new array; those the reader did not prove read with Number(). A Float32Array
-   * when every number is a float32 exactly (it then holds the same numbers in half the bytes), else a
-   * Float64Array. Call it once per block: it rewrites the block in the reader's memory.
+   * The last block's numbers, in a new array, and what every one of them is; those the reader did not prove read
+   * with Number(). A Float32Array when every number is a float32 exactly (it then holds the same numbers in half
+   * the bytes), else a Float64Array. Call it once per block: it rewrites the block in the reader's memory.
    */
-  values(): Float64Array | Float32Array {
+  values(): { values: Float64Array | Float32Array; facts: BlockFacts } {
     const first = this.#values >> 3;
     const count = this.count;
     const deferred = this.#wasm.deferredCount.value as number;
@@ -145,15 +143,11 @@ class NumberReader {
       while (IN_NUMBER[this.#bytes[end]!] === 1) end++;
       this.#doubles[slot] = Number(this.#bytes.toString('latin1', start, end));
     }
-    this.#narrowed = this.#wasm.narrow(this.#values, count);
-    if ((this.#narrowed & this.#float32Bit) === 0) return this.#doubles.slice(first, first + count);
+    const narrowed = this.#wasm.narrow(this.#values, count);
+    const facts = { finite: (narrowed & this.#finiteBit) !== 0, integers: (narrowed & this.#integersBit) !== 0 };
+    if ((narrowed & this.#float32Bit) === 0) return { values: this.#doubles.slice(first, first + count), facts };
     const firstFloat = this.#values >> 2;
-    return this.#floats.slice(firstFloat, firstFloat + count);
-  }
-
-  /** What every number of the block that `values` last gave is. */
-  get facts(): BlockFacts {
-    return { finite: (this.#narrowed & this.#finiteBit) !== 0, integers: (this.#narrowed & this.#integersBit) !== 0 };
+    return { values: this.#floats.slice(firstFloat, firstFloat + count), facts };
   }
 
   #room(): number {
